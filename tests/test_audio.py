@@ -216,11 +216,14 @@ def test_normalisers_never_make_nan_or_exceed_full_scale(y, target):
 # ---------------------------------------------------------------- voice activity on synthetic speech
 
 def test_vad_finds_synthetic_speech_between_silences():
-    synth = pytest.importorskip('gvoice.synth', reason='gvoice.synth not built yet')
-    speaker = synth.sample_speakers(1, seed=3)[0]
-    y, truth = synth.synthesize_utterance(speaker, sr=SR, seed=3)
-    pad = np.zeros(SR, np.float32)
-    act = detect_speech(np.concatenate([pad, y, pad]), SR)
-    assert act.status == 'speech'
-    assert act.segments[0, 0] == pytest.approx(1.0, abs=0.15)
-    assert act.segments[-1, 1] == pytest.approx(1.0 + len(y) / SR, abs=0.15)
+    from gvoice.synth import sample_speakers, synthesize_utterance
+    for seed, speaker in enumerate(sample_speakers(6, seed=3)):
+        y, truth = synthesize_utterance(speaker, sr=SR, seed=seed)
+        spoken = [i for i, p in enumerate(truth.phones) if p != 'sil']
+        start, end = 1.0 + truth.starts[spoken[0]], 1.0 + truth.ends[spoken[-1]]
+        pad = np.zeros(SR, np.float32)
+        act = detect_speech(np.concatenate([pad, y, pad]), SR)
+        assert act.status == 'speech'
+        assert act.segments[0, 0] == pytest.approx(start, abs=0.1), (seed, truth.phones)
+        assert act.segments[-1, 1] == pytest.approx(end, abs=0.1), (seed, truth.phones)
+        assert act.speech_seconds <= end - start + 0.05
