@@ -19,7 +19,7 @@ __all__ = ['FMIN', 'FMAX', 'HOP_SECONDS', 'SPEED_OF_SOUND', 'F0_STATISTICS', 'VO
            'FORMANT_FEATURES', 'frame_signal', 'cmndf', 'PitchTrack', 'min_frame_length', 'yin_track', 'pyin_track',
            'praat_track', 'f0_errors', 'voicing_accuracy', 'formant_errors', 'f0_statistics', 'voice_quality',
            'pitch_features', 'levinson', 'lpc', 'lpc_poles', 'pick_formants', 'lpc_formants', 'burg_formants',
-           'formant_dispersion', 'vocal_tract_length', 'formant_features']
+           'formant_dispersion', 'vocal_tract_length', 'formant_features', 'voice_features']
 
 # %% ../nbs/05_pitch_formants.ipynb #95f20c70
 FMIN, FMAX = 50.0, 600.0  # Hz: the F0 search range, from a deep bass to a high speaking voice
@@ -209,11 +209,12 @@ def pitch_features(y:np.ndarray, # mono samples
                    sr:int, # sample rate, Hz
                    fmin:float=FMIN, # lowest F0 to look for, Hz
                    fmax:float=FMAX, # highest F0 to look for, Hz
+                   track:PitchTrack|None=None, # YIN's track of `y` if already computed; None: computed here
                   ) -> dict[str, float]:
     "One utterance's F0 statistics (YIN) and voice quality (Praat), keys in `PITCH_FEATURES` order; NaN where undefined."
     y = _mono(y)
     if len(y) < 3 * sr / fmin: return dict.fromkeys(PITCH_FEATURES, np.nan)  # shorter than Praat's pitch window
-    stats = f0_statistics(yin_track(y, sr, fmin, fmax))
+    stats = f0_statistics(yin_track(y, sr, fmin, fmax) if track is None else track)
     if not stats['voiced_fraction'] > 0: return {**stats, **dict.fromkeys(VOICE_QUALITY, np.nan)}
     return {**stats, **voice_quality(y, sr, fmin, fmax)}
 
@@ -346,3 +347,15 @@ def formant_features(y:np.ndarray, # mono samples
     f = _column_medians(lpc_formants(y, sr, voiced, max_formant=max_formant)[voiced])
     values = [*f, formant_dispersion(f), vocal_tract_length(f), f[1] / f[0], f[2] / f[1]]
     return dict(zip(FORMANT_FEATURES, map(float, values)))
+
+# %% ../nbs/05_pitch_formants.ipynb #482cc81f
+def voice_features(y:np.ndarray, # mono samples
+                   sr:int, # sample rate, Hz
+                   fmin:float=FMIN, # lowest F0 to look for, Hz
+                   fmax:float=FMAX, # highest F0 to look for, Hz
+                  ) -> dict[str, float]:
+    "`pitch_features` and `formant_features` of one utterance, with YIN run once; keys in `PITCH_FEATURES + FORMANT_FEATURES` order."
+    y = _mono(y)
+    track = yin_track(y, sr, fmin, fmax) if len(y) >= min_frame_length(sr, fmin) else None
+    return {**pitch_features(y, sr, fmin, fmax, track=track),
+            **formant_features(y, sr, voiced=None if track is None else track.voiced)}
