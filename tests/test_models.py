@@ -1,0 +1,114 @@
+"""Model files: what load_model refuses, and that a reloaded model predicts identically."""
+import json
+import sys
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from gvoice.models import ModelFileError, SklearnModel, cross_validate, load_model
+
+META = 'gvoice-model.json'
+
+
+@pytest.fixture
+def fitted():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(40, 3)), columns=['f0_median', 'vtl_cm', 'f1'])
+    y = np.where(X.f0_median + 0.3 * rng.normal(size=40) > 0, 'female', 'male')
+    return SklearnModel(make_pipeline(StandardScaler(), LogisticRegression()), 'voice').fit(X, y), X
+
+
+def rewrite(src, dst, meta=None, payload=None):
+    "Copy model file `src` to `dst`, changing its metadata and/or payload bytes."
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, 'w') as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == META and meta: data = json.dumps({**json.loads(data), **meta})
+            elif name != META and payload is not None: data = payload
+            zout.writestr(name, data)
+    return dst
+
+
+def test_reload_predicts_identically_and_keeps_metadata(fitted, tmp_path):
+    model, X = fitted
+    path = model.save(tmp_path / 'm.gvm', training={'speakers': 40}, metrics={'accuracy': 0.9})
+    back = load_model(path)
+    np.testing.assert_array_equal(back.p_female(X), model.p_female(X))
+    assert back.info['metrics'] == {'accuracy': 0.9} and back.feature_names == list(X.columns)
+
+
+def test_untrusted_type_in_payload_is_refused_even_with_a_matching_digest(fitted, tmp_path):
+    model, _ = fitted
+    path = model.save(tmp_path / 'm.gvm')
+    evil = sio.dumps({'x': pd.Timestamp('2020-01-01')})  # pandas: outside the allow-list
+    import hashlib
+    meta = {'sha256': {'estimator.skops': hashlib.sha256(evil).hexdigest()}}
+    with pytest.raises(ModelFileError, match='untrusted types'):
+        load_model(rewrite(path, tmp_path / 'evil.gvm', meta=meta, payload=evil))
+
+
+def test_model_modules_outside_gvoice_are_never_imported(fitted, tmp_path):
+    model, _ = fitted
+    path = rewrite(model.save(tmp_path / 'm.gvm'), tmp_path / 'x.gvm', meta={'kind': 'other', 'module': 'json.tool'})
+    sys.modules.pop('json.tool', None)
+    with pytest.raises(ModelFileError, match="unknown model kind 'other'"):
+        load_model(path)
+    assert 'json.tool' not in sys.modules
+
+
+@pytest.mark.parametrize('cut', [10, 200, -50])
+def test_truncated_files_are_refused(fitted, tmp_path, cut):
+    model, _ = fitted
+    data = model.save(tmp_path / 'm.gvm').read_bytes()
+    (tmp_path / 'cut.gvm').write_bytes(data[:cut])
+    with pytest.raises(ModelFileError, match=r'cut\.gvm: '):
+        load_model(tmp_path / 'cut.gvm')
+
+
+def test_missing_metadata_and_bad_json(fitted, tmp_path):
+    with zipfile.ZipFile(tmp_path / 'plain.zip', 'w') as zf:
+        zf.writestr('model.bin', b'123')
+    with pytest.raises(ModelFileError, match='no gvoice-model.json'):
+        load_model(tmp_path / 'plain.zip')
+    with zipfile.ZipFile(tmp_path / 'badjson.gvm', 'w') as zf:
+        zf.writestr(META, '{not json')
+    with pytest.raises(ModelFileError, match='unreadable metadata'):
+        load_model(tmp_path / 'badjson.gvm')
+
+
+def test_saving_is_atomic(fitted, tmp_path, monkeypatch):
+    model, _ = fitted
+    path = model.save(tmp_path / 'm.gvm')
+    before = path.read_bytes()
+    monkeypatch.setattr(type(model), '_payload', lambda self: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        model.save(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ['m.gvm']
+
+
+def test_cross_validate_never_tests_on_a_training_speaker():
+    trained, tested = [], []
+    manifest = pd.DataFrame({'speaker': [f'synth:{i // 3}' for i in range(60)],
+                             'gender': ['female' if (i // 3) % 2 else 'male' for i in range(60)]})
+
+    class Spy(SklearnModel):
+        def fit(self, X, y, groups=None):
+            trained.append(set(groups))
+            return super().fit(X, y, groups)
+
+        def _p_female(self, X):
+            tested.append(set(manifest.speaker[X.index]))
+            return super()._p_female(X)
+
+    X = pd.DataFrame(np.random.default_rng(1).normal(size=(60, 2)), columns=['a', 'b'])
+    p, scores = cross_validate(lambda: Spy(LogisticRegression(), 'voice'), X, manifest, k=5)
+    assert len(trained) == len(tested) == 5 and not np.isnan(p).any()
+    assert all(not (train & test) for train, test in zip(trained, tested))
+    assert set().union(*tested) == set(manifest.speaker)
+    assert scores.speakers.sum() == manifest.speaker.nunique()
