@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 
 import numpy as np
@@ -15,8 +16,8 @@ from tqdm.auto import tqdm
 
 from .data import speaker_folds, speaker_split
 from .features import PRESETS
-from .models import (CLASSES, ModelFileError, VoiceModel, as_labels, cross_validate, fold_scores, register_model,
-                           skops_dumps, skops_loads)
+from .models import (CLASSES, ModelFileError, PlattScaling, VoiceModel, as_labels, cross_validate, fold_scores,
+                           register_model, skops_dumps, skops_loads)
 
 # %% auto #0
 __all__ = ['load_frames', 'speech_frames', 'frame_llr', 'map_adapt_means', 'GMMModel', 'UBMModel', 'cross_validate_frames',
@@ -65,7 +66,7 @@ def map_adapt_means(ubm, # fitted GaussianMixture: the universal background mode
     return alpha * ex + (1 - alpha) * ubm.means_
 
 # %% ../nbs/08_gmm.ipynb #ddd482b1
-_PARTS = ('female', 'male', 'calibration')  # the fitted objects a model file holds
+_PARTS = ('female', 'male')  # the fitted mixtures a model file holds (as skops), beside calibration.json
 
 @register_model
 class GMMModel(VoiceModel):
@@ -124,7 +125,6 @@ class GMMModel(VoiceModel):
             groups=None, # the speaker of each utterance (required: the calibration needs speakers the mixtures never saw)
            ):
         "Fit the gender mixtures on most training speakers and the calibration on the rest (`valid` of each gender)."
-        from sklearn.linear_model import LogisticRegression
         if groups is None: raise ValueError(f"{type(self).__name__}.fit needs groups (speaker ids) to keep calibration speakers apart")
         y = as_labels(y)
         split = speaker_split(pd.DataFrame({'speaker': np.asarray(groups), 'gender': y}), valid=self.valid, test=0,
@@ -133,18 +133,22 @@ class GMMModel(VoiceModel):
         if set(y[valid]) != set(CLASSES): raise ValueError(f"too few speakers to keep {self.valid:.0%} of each gender aside for calibration")
         self.female_, self.male_ = self._fit_pair(*([X[i] for i in train if y[i] == g] for g in CLASSES))
         self.valid_rows_ = valid  # positions in X of the calibration utterances
-        self.calibration_ = LogisticRegression(C=100.0).fit(self.llr([X[i] for i in valid])[:, None], y[valid] == 'female')
+        self.calibration_ = PlattScaling().fit(self.llr([X[i] for i in valid]), y[valid])
         return self
 
-    def _p_female(self, X): return self.calibration_.predict_proba(self.llr(X)[:, None])[:, 1]
+    def _p_female(self, X): return self.calibration_(self.llr(X))
     def _batch(self, items): return list(items)
-    def _payload(self): return {f'{name}.skops': skops_dumps(getattr(self, f'{name}_')) for name in _PARTS}
+    def _payload(self):
+        calibration = json.dumps({'a': self.calibration_.a, 'b': self.calibration_.b}).encode()
+        return {'calibration.json': calibration, **{f'{name}.skops': skops_dumps(getattr(self, f'{name}_')) for name in _PARTS}}
 
     @classmethod
     def _from_payload(cls, files, meta):
         if meta['features'] != 's0_mfcc': raise ModelFileError(f"{meta['path']}: a {cls.kind!r} model eats s0_mfcc frames, not {meta['features']!r}")
         model = cls(**meta['params'])
         for name in _PARTS: setattr(model, f'{name}_', skops_loads(files[f'{name}.skops'], meta['path']))
+        model.calibration_ = PlattScaling()
+        model.calibration_.a, model.calibration_.b = (json.loads(files['calibration.json'])[k] for k in 'ab')
         return model
 
 # %% ../nbs/08_gmm.ipynb #d834ca92
@@ -183,8 +187,8 @@ def cross_validate_frames(make_model, # a function of no arguments returning a f
     def make():
         models.append(make_model())
         return models[-1]
-    p, scores = cross_validate(make, X, manifest, k=k, seed=seed)
-    folds = speaker_folds(manifest, k=k, seed=seed).to_numpy()  # the folds cross_validate used
+    folds = speaker_folds(manifest, k=k, seed=seed).to_numpy()
+    p, scores = cross_validate(make, X, manifest, k=k, seed=seed, folds=folds)
     female = manifest.gender.to_numpy() == 'female'
     rows = []
     for i, x in enumerate(X):
