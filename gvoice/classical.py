@@ -20,9 +20,9 @@ from .models import SklearnModel, as_labels, register_model, skops_dumps, skops_
 from .pitch_formants import FORMANT_FEATURES, PITCH_FEATURES
 
 # %% auto #0
-__all__ = ['CLASSICAL_MODELS', 'FEATURE_FAMILIES', 'F0Floor', 'SpeakerSearchModel', 'make_classifier', 'make_logreg', 'make_svm',
-           'make_forest', 'make_boosting', 'make_f0_floor', 'compare_models', 'mean_std', 'beats_floor',
-           'plot_vs_floor', 'feature_family', 'heldout_importance', 'plot_importance']
+__all__ = ['CLASSICAL_MODELS', 'FEATURE_FAMILIES', 'F0Floor', 'make_classifier', 'make_logreg', 'make_svm', 'make_forest',
+           'make_boosting', 'make_f0_floor', 'compare_models', 'mean_std', 'beats_floor', 'plot_vs_floor',
+           'feature_family', 'heldout_importance', 'plot_importance']
 
 # %% ../nbs/09_classical.ipynb #a1706360
 @register_model
@@ -77,23 +77,6 @@ class F0Floor(SklearnModel):
         return model
 
 # %% ../nbs/09_classical.ipynb #bffbd760
-@register_model
-class SpeakerSearchModel(SklearnModel):
-    "A SklearnModel whose estimator is a hyper-parameter search split by speaker: `fit` always passes the speakers on."
-    kind = 'sklearn_speaker_search'
-
-    def fit(self, X, y, groups=None):
-        "Fit on utterance vectors `X` and labels `y`, choosing hyper-parameters by CV over `groups` (the speaker of each clip)."
-        if groups is None: raise ValueError("a search split by speaker needs `groups`: the speaker of each clip")
-        if isinstance(X, pd.DataFrame): self.feature_names = list(X.columns)
-        self.estimator.fit(self._matrix(X), as_labels(y), groups=np.asarray(groups))
-        return self
-
-    @property
-    def best_params(self) -> dict:
-        "The hyper-parameters the search chose."
-        return self.estimator.best_params_
-
 def make_classifier(estimator, # an unfitted scikit-learn classifier with predict_proba
                     features:str='all', # the feature set it eats
                     grid:dict|None=None, # hyper-parameter name -> values to try, chosen by CV grouped by speaker; None: no search
@@ -105,7 +88,7 @@ def make_classifier(estimator, # an unfitted scikit-learn classifier with predic
     if grid is None: return SklearnModel(pipe, features)
     search = GridSearchCV(pipe, {f'clf__{k}': v for k, v in grid.items()}, scoring=scoring,
                           cv=StratifiedGroupKFold(n_splits=cv) if isinstance(cv, int) else cv)
-    return SpeakerSearchModel(search, features)
+    return SklearnModel(search, features)
 
 # %% ../nbs/09_classical.ipynb #016feb78
 def make_logreg(features:str='all', # the feature set
