@@ -22,7 +22,7 @@ from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 from . import __version__
-from .audio import AudioError, atomic_write, load_audio
+from .audio import AudioError, _frame_params, atomic_write, load_audio  # 25 ms / 10 ms frames by default
 from .pitch_formants import formant_features, pitch_features, voice_features
 
 # %% auto #0
@@ -38,10 +38,6 @@ def cmvn(x:np.ndarray, # features × frames
     return x / np.maximum(x.std(axis=-1, keepdims=True), 1e-8) if variance else x
 
 # %% ../nbs/06_features.ipynb #b043c40d
-def _frame_lengths(sr:int, frame_length:int|None, hop_length:int|None) -> tuple[int, int]:
-    "Frame and hop lengths in samples, defaulting to 25 ms and 10 ms."
-    return frame_length or round(0.025 * sr), hop_length or round(0.010 * sr)
-
 def mfcc(y:np.ndarray, # mono samples
          sr:int, # sample rate in Hz
          n_mfcc:int=13, # coefficients kept (c0 included)
@@ -57,7 +53,7 @@ def mfcc(y:np.ndarray, # mono samples
          normalize:bool=False, # cepstral mean and variance normalisation over the utterance
         ) -> np.ndarray:
     "Mel-frequency cepstral coefficients of `y`: (n_mfcc × (1 + deltas), n_frames)."
-    frame_length, hop_length = _frame_lengths(sr, frame_length, hop_length)
+    frame_length, hop_length = _frame_params(sr, frame_length, hop_length)
     if preemphasis: y = librosa.effects.preemphasis(y, coef=preemphasis, zi=[0.0])
     c = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=frame_length, hop_length=hop_length,
                              center=center, lifter=lifter, fmin=fmin, fmax=fmax)
@@ -77,7 +73,7 @@ def log_mel(y:np.ndarray, # mono samples
             center:bool=True, # pad so that frames are centred on t * hop_length
            ) -> np.ndarray:
     "Log-mel spectrogram of `y` in dB: (n_mels, n_frames)."
-    frame_length, hop_length = _frame_lengths(sr, frame_length, hop_length)
+    frame_length, hop_length = _frame_params(sr, frame_length, hop_length)
     S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=frame_length, hop_length=hop_length, n_mels=n_mels,
                                        fmin=fmin, fmax=fmax, center=center)
     return librosa.power_to_db(S, top_db=top_db)
@@ -104,7 +100,7 @@ def spectral_stats(y:np.ndarray, # mono samples
                    hop_length:int|None=None, # samples between frames (default 10 ms)
                   ) -> dict[str, float]:
     "S3's spectral statistics of `y` (ZCR, RMS, centroid, bandwidth, roll-off, flatness, contrast, tonnetz), summarised over frames."
-    n_fft, hop = _frame_lengths(sr, frame_length, hop_length)
+    n_fft, hop = _frame_params(sr, frame_length, hop_length)
     n_fft = max(n_fft, 512)  # spectral contrast needs octave bands down to 200 Hz
     S = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop))
     rows = {'zcr': librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop),
