@@ -14,6 +14,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from .audio import level_threshold
 from .data import speaker_folds, speaker_split
 from .features import PRESETS
 from .models import (CLASSES, ModelFileError, PlattScaling, VoiceModel, as_labels, cross_validate, fold_scores,
@@ -41,9 +42,8 @@ def load_frames(paths, # audio files, e.g. a manifest's `path` column
 def speech_frames(x:np.ndarray, # frames × MFCC, c0 first (e.g. from `load_frames`)
                   threshold:float=0.3, # where the cut sits between the floor (10th percentile of c0, 0) and the loud frames (99th, 1)
                  ) -> np.ndarray:
-    "Boolean mask of the frames of `x` loud enough to be speech, judged by c0 as `detect_speech` judges level."
-    floor, loud = np.percentile(x[:, 0], [10, 99])
-    return x[:, 0] > floor + threshold * (loud - floor)
+    "Boolean mask of the frames of `x` loud enough to be speech, judged by c0 with `detect_speech`'s level rule."
+    return x[:, 0] > level_threshold(x[:, 0], threshold)[2]
 
 # %% ../nbs/08_gmm.ipynb #46015490
 def frame_llr(female, # fitted GaussianMixture of female frames

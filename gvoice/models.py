@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .audio import atomic_write, load_audio
+from .audio import atomic_write, load_audio, resample
 from .features import FEATURE_SETS, PRESETS
 
 # %% auto #0
@@ -87,7 +87,6 @@ class VoiceModel:
 
     def featurize(self, y:np.ndarray, sr:int) -> np.ndarray:
         "The model's input for one utterance of samples `y` at rate `sr` (resampled to the model's rate)."
-        from gvoice.audio import resample
         return self._featurize(resample(y, sr, self.sr), self.sr)
 
     def p_female_audio(self, y:np.ndarray, sr:int) -> float:
