@@ -1,0 +1,247 @@
+"""gvoice.gate: every kind of non-speech is rejected at many seeds, levels and noise levels; speech of every sort passes;
+real speech of ../shared/data (almost) never fails; any length works, in bounded memory."""
+import shutil
+import subprocess
+import time
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import signal
+
+from gvoice.audio import detect_speech, load_audio, resample
+from gvoice.data import load_librispeech, shared_data_dir
+from gvoice.gate import NON_SPEECH, Gate, non_speech, speech_gate
+from gvoice.synth import add_noise, make_corpus, sample_speakers, synthesize_utterance
+
+SR = 16000
+VOICE_RANGE = (60, 400)  # Hz
+
+
+def at_level(y, peak_dbfs):
+    return y if not np.any(y) else (y / np.abs(y).max() * 10 ** (peak_dbfs / 20)).astype(np.float32)
+
+
+def with_noise(y, snr_db, seed):
+    return y if snr_db is None or not np.any(y) else add_noise(y, snr_db, seed).astype(np.float32)
+
+
+def over_music(y, music, below_db):
+    music = music[:len(y)] * np.sqrt(np.mean(y ** 2) / np.mean(music[:len(y)] ** 2)) * 10 ** (-below_db / 20)
+    mix = y + music
+    return (mix / max(1.0, np.abs(mix).max())).astype(np.float32)
+
+
+def telephone(y, sr=SR):
+    return resample(signal.sosfiltfilt(signal.butter(6, [300, 3400], 'bandpass', fs=sr, output='sos'), y), sr, 8000)
+
+
+@pytest.fixture(scope='module')
+def speakers():
+    return sample_speakers(16, seed=11)
+
+
+# ---------------------------------------------------------------- non-speech
+
+@pytest.mark.parametrize('kind', NON_SPEECH)
+@pytest.mark.parametrize('seed', [10, 11, 12])
+def test_non_speech_is_never_speech(kind, seed):
+    for level in (-40, -20, -3):
+        for snr in (None, 30, 10):
+            g = speech_gate(at_level(with_noise(non_speech(kind, seed=seed), snr, seed), level), SR)
+            assert g.status != 'speech', (kind, seed, level, snr, g.measures)
+            assert np.isnan(g.f0_median_hz) and g.speech_seconds <= 0.3 and g.reason
+
+
+@pytest.mark.parametrize('kind', ['piano', 'band', 'violin', 'beeps', 'syllable_train', 'drums', 'modulated_noise'])
+def test_non_speech_at_other_rates_and_lengths(kind):
+    for sr, duration in ((8000, 2.0), (22050, 5.0), (44100, 1.5)):
+        g = speech_gate(non_speech(kind, duration, sr, seed=3), sr)
+        assert g.status != 'speech', (kind, sr, duration, g.measures)
+
+
+def test_energy_detector_alone_would_accept_much_of_the_bench():
+    "The gate is needed: detect_speech alone lets several kinds through (if this fails, the bench got too easy)."
+    passed = {k for k in NON_SPEECH if detect_speech(non_speech(k, seed=10), SR).status == 'speech'}
+    assert {'beeps', 'syllable_train', 'drums', 'modulated_noise'} <= passed
+
+
+def test_reasons_name_the_family():
+    reasons = {k: speech_gate(non_speech(k, seed=4), SR).reason for k in NON_SPEECH}
+    assert reasons['silence'].startswith('silence')
+    assert reasons['syllable_train'].startswith('music or a tone: steady pitch for')
+    assert reasons['modulated_noise'].startswith(('noise, not a voice', 'a steady sound'))
+    assert reasons['drums'].startswith(('noise, not a voice', 'a steady sound'))
+
+
+def test_non_speech_is_deterministic_and_checked():
+    for kind in NON_SPEECH:
+        np.testing.assert_array_equal(non_speech(kind, 1.0, seed=5), non_speech(kind, 1.0, seed=5))
+    with pytest.raises(ValueError, match='expected one of'):
+        non_speech('bagpipes')
+
+
+# ---------------------------------------------------------------- speech passes
+
+def test_synthetic_corpus_passes(tmp_path):
+    manifest = make_corpus(tmp_path, n_speakers=10, utterances_per_speaker=3, seed=3, progress=False)
+    gates = [speech_gate(load_audio(p), SR) for p in manifest.path]
+    assert [g.status for g in gates] == ['speech'] * len(gates), [g.reason for g in gates if not g.ok]
+    truth_f0 = manifest.groupby('speaker').f0_median.first() if 'f0_median' in manifest else None
+    if truth_f0 is not None:
+        got = pd.Series([g.f0_median_hz for g in gates], index=manifest.speaker).groupby(level=0).median()
+        assert np.all(np.abs(np.log2(got / truth_f0.loc[got.index])) < 0.3)  # within a third of an octave
+
+
+@pytest.mark.parametrize('condition', ['clean', 'noise10', 'telephone', 'reverb', 'quiet', 'band12', 'violin12', 'loud'])
+def test_speech_in_hard_conditions_passes(speakers, condition):
+    for i, s in enumerate(speakers):
+        y, _ = synthesize_utterance(s, SR, seed=200 + i, duration=(2.0, 4.0), rt60=0.5 if condition == 'reverb' else None)
+        sr = SR
+        if condition == 'noise10': y = with_noise(y, 10, i)
+        elif condition == 'telephone': y, sr = telephone(y), 8000
+        elif condition == 'quiet': y = at_level(y, -30)
+        elif condition == 'loud': y = at_level(y, -0.1)
+        elif condition == 'band12': y = over_music(y, non_speech('band', len(y) / SR + 0.1, seed=i), 12)
+        elif condition == 'violin12': y = over_music(y, non_speech('violin', len(y) / SR + 0.1, seed=i), 12)
+        g = speech_gate(y, sr)
+        assert g.status == 'speech', (condition, i, g.reason, g.measures)
+        assert VOICE_RANGE[0] <= g.f0_median_hz <= VOICE_RANGE[1]
+        assert g.speech_seconds > 0.5 and g.voiced_seconds > 0.2
+
+
+
+def test_f0_median_follows_the_speaker(speakers):
+    for i, s in enumerate(speakers[:8]):
+        y, _ = synthesize_utterance(s, SR, seed=300 + i)
+        assert abs(np.log2(speech_gate(y, SR).f0_median_hz / s.f0_median)) < 0.25, s
+
+
+def speech_piece(seconds, seed):
+    "`seconds` from inside a synthetic utterance's first speech segment, in 1 s of a quiet room."
+    y, _ = synthesize_utterance(sample_speakers(6, seed=seed)[seed % 6], SR, seed=seed, duration=3.0)
+    start = int(detect_speech(y, SR).segments[0, 0] * SR) + int(0.1 * SR)
+    n = int(seconds * SR)
+    piece = y[start:start + n] * np.clip(np.minimum(np.arange(n), np.arange(n)[::-1]) / (0.01 * SR), 0, 1)
+    out = np.random.default_rng(seed).standard_normal(SR) * 1e-4
+    out[SR // 2 - n // 2:][:n] += piece
+    return out.astype(np.float32)
+
+
+@pytest.mark.parametrize('seed', range(8))
+def test_too_little_speech(seed):
+    short, enough = speech_gate(speech_piece(0.2, seed), SR), speech_gate(speech_piece(0.6, seed), SR)
+    assert short.status == 'too_little_speech' and short.reason.startswith('only 0.')
+    assert 0.1 < short.speech_seconds < 0.3 and np.isnan(short.f0_median_hz)
+    assert enough.status == 'speech', (enough.reason, enough.measures)
+    assert speech_gate(speech_piece(0.6, seed), SR, min_speech=1.0).status == 'too_little_speech'
+
+
+ESPEAK = shutil.which('espeak-ng')
+
+
+@pytest.mark.skipif(ESPEAK is None, reason='espeak-ng is not installed')
+@pytest.mark.parametrize('voice', ['en', 'en+f3', 'en+m3', 'en-us+f4', 'de', 'fr+f2', 'es', 'it+m1', 'en+f5'])
+def test_espeak_speech_passes(tmp_path, voice):
+    text = {'de': 'Der schnelle braune Fuchs springt über den faulen Hund und läuft dann in den Wald.',
+            'fr+f2': 'Le renard brun rapide saute par-dessus le chien paresseux, puis il court dans la forêt.'}.get(
+        voice, 'Please call Stella and ask her to bring these things with her from the store.')
+    subprocess.run([ESPEAK, '-v', voice, '-w', str(tmp_path / 'x.wav'), text], check=True, capture_output=True)
+    y = load_audio(tmp_path / 'x.wav', sr=SR)
+    for case, (yy, sr) in {'clean': (y, SR), 'noise10': (with_noise(y, 10, 0), SR), 'telephone': (telephone(y), 8000),
+                           'over the band': (over_music(y, non_speech('band', len(y) / SR + 0.1, seed=1), 12), SR)}.items():
+        g = speech_gate(yy, sr)
+        assert g.status == 'speech', (voice, case, g.reason, g.measures)
+
+
+# ---------------------------------------------------------------- input of any length and kind
+
+@pytest.mark.parametrize('n', [0, 1, 10, 100, 399, 400, 1000, 4000, 8000])
+def test_any_length(n):
+    rng = np.random.default_rng(n)
+    for y in (np.zeros(n, np.float32), (0.1 * rng.standard_normal(n)).astype(np.float32), non_speech('band', n / SR, seed=1)):
+        g = speech_gate(y, SR)
+        assert isinstance(g, Gate) and g.status in ('no_speech', 'too_little_speech')
+        assert g.duration == pytest.approx(n / SR)
+
+
+def test_bad_input_raises():
+    y = non_speech('piano')
+    for bad in (np.nan, np.inf, -np.inf):
+        z = y.copy(); z[100] = bad
+        with pytest.raises(ValueError, match='NaN or Inf'):
+            speech_gate(z, SR)
+    with pytest.raises(ValueError, match='mono'):
+        speech_gate(np.stack([y, y], axis=1), SR)
+
+
+def test_float64_input_gives_the_same_verdict():
+    y, _ = synthesize_utterance(sample_speakers(2, seed=2)[0], SR, seed=1)
+    a, b = speech_gate(y, SR), speech_gate(y.astype(np.float64), SR)
+    assert a.ok and b.ok and a.f0_median_hz == pytest.approx(b.f0_median_hz, rel=1e-3)
+
+
+def test_long_input_is_blocked_and_bounded():
+    y, _ = synthesize_utterance(sample_speakers(2, seed=2)[1], SR, seed=5, duration=3.0)
+    rest = (np.random.default_rng(0).standard_normal(SR) * 1e-3).astype(np.float32)
+    long = np.concatenate([np.concatenate([y, rest])] * 75)  # about 5 minutes
+    tracemalloc.start()
+    t = time.perf_counter()
+    g = speech_gate(long, SR)
+    seconds = time.perf_counter() - t
+    peak = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
+    assert g.ok
+    assert g.speech_seconds == pytest.approx(75 * detect_speech(y, SR).speech_seconds, rel=0.05)
+    assert len(long) / SR / seconds > 30  # far faster than real time even on a busy CI runner
+    assert peak < 4 * long.nbytes + 150e6  # bounded by the block, not the length (the input itself is 20 MB)
+    # blocks do not change the verdict of a clip that fits in one
+    assert speech_gate(y, SR, block_seconds=1.0).status == speech_gate(y, SR).status == 'speech'
+    # the segments of all blocks are in the recording's time
+    assert g.segments[-1, 1] <= len(long) / SR + 1e-9 and g.segments[-1, 1] > len(long) / SR - 1.5
+
+
+def test_a_few_milliseconds_per_clip():
+    y, _ = synthesize_utterance(sample_speakers(2, seed=2)[0], SR, seed=3, duration=3.0)
+    y = y[:3 * SR]
+    speech_gate(y, SR)
+    times = []
+    for _ in range(15):
+        t = time.perf_counter(); speech_gate(y, SR); times.append(time.perf_counter() - t)
+    assert np.median(times) < 0.05  # about 6 ms on the course's machine
+
+
+# ---------------------------------------------------------------- real speech
+
+def real_files():
+    libri, extra = shared_data_dir('librispeech-subset'), shared_data_dir('extra-speakers')
+    if libri is None or extra is None:
+        pytest.skip('real speech (../shared/data/librispeech-subset and extra-speakers) is not on this machine')
+    manifest = pd.read_csv(extra / 'manifest.csv')
+    return list(load_librispeech(libri).path) + [str(extra / p) for p in manifest.path]
+
+
+def test_real_speech_is_almost_never_rejected():
+    files = real_files()
+    rejected = {}
+    for path in files:
+        g = speech_gate(load_audio(path, sr=SR), SR)
+        if not g.ok: rejected[path] = g.reason
+    assert len(files) > 900
+    assert len(rejected) / len(files) < 0.01, rejected
+
+
+def test_random_windows_of_real_speech():
+    files = real_files()
+    rng = np.random.default_rng(1)
+    rejected_by_pitch, judged = [], 0
+    for path in rng.choice(files, 300, replace=False):
+        y = load_audio(path, sr=SR)
+        if len(y) < 2 * SR: continue
+        start = int(rng.integers(0, len(y) - SR))
+        g = speech_gate(y[start:start + SR], SR)
+        if g.status == 'too_little_speech' or g.reason.startswith(('silence', 'a steady sound')): continue  # pauses
+        judged += 1
+        if not g.ok: rejected_by_pitch.append((path, g.reason))
+    assert judged > 200
+    assert len(rejected_by_pitch) / judged < 0.03, rejected_by_pitch
