@@ -1,0 +1,61 @@
+"""Benchmark the Keras models of notebooks 10 and 12: training time per epoch, and the latency of one prediction.
+
+    python bench/keras.py
+
+Prints (not a test): seconds per training epoch on the LibriSpeech subset in ../shared/data (or on a synthetic
+corpus when it is absent: the output says which), and the median latency of predicting a 3 s clip after warm-up,
+feature extraction included (the target is under 30 ms on 2 CPU cores).
+"""
+import os, tempfile, time
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from gvoice.audio import load_audio
+from gvoice.cnn import PatchCNN
+from gvoice.data import load_librispeech, shared_data_dir
+from gvoice.dense import DenseModel, TrainConfig
+from gvoice.features import extract, extract_arrays
+from gvoice.synth import make_corpus
+
+def corpus():
+    "The LibriSpeech subset when present, else a synthetic corpus; and its name."
+    root = shared_data_dir('librispeech-subset')
+    if root is not None: return load_librispeech(root), 'LibriSpeech subset (125 readers, 127 clips, 26 min)'
+    return make_corpus(Path(tempfile.mkdtemp()) / 'corpus', n_speakers=40, utterances_per_speaker=3, progress=False), 'synthetic corpus (40 speakers)'
+
+def epoch_seconds(make, X, manifest) -> float:
+    "Seconds per training epoch: (time of a 5-epoch fit - time of a 1-epoch fit) / 4, so that set-up and tracing cancel."
+    def fit_time(epochs):
+        model = make(TrainConfig(epochs=epochs, patience=epochs, batch_size=64, progress=False))
+        t0 = time.perf_counter(); model.fit(X, manifest.gender, groups=manifest.speaker)
+        return time.perf_counter() - t0, model
+    (t1, _), (t5, model) = fit_time(1), fit_time(5)
+    return (t5 - t1) / 4, model
+
+def latency_ms(model, y:np.ndarray, sr:int, runs:int=50) -> float:
+    "Median milliseconds of `model.p_female_audio` on `y` (features included), after 5 warm-up calls."
+    for _ in range(5): model.p_female_audio(y, sr)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter(); model.p_female_audio(y, sr); times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+
+def main():
+    manifest, name = corpus()
+    print(f"data: {name}; {os.cpu_count()} CPU cores; Keras {keras.__version__} on {keras.backend.backend()}")
+    models = {'S2 dense (s2_mel128)': (lambda cfg: DenseModel('s2_mel128', train=cfg), 's2_mel128'),
+              'improved dense (s2_voice)': (lambda cfg: DenseModel('s2_voice', batchnorm=True, log_mel=True, train=cfg), 's2_voice'),
+              'compact CNN (logmel64, 16 patches per clip)': (lambda cfg: PatchCNN(patches_per_clip=16, train=cfg), 'logmel64')}
+    y = load_audio(manifest.path.iloc[0], sr=16000)[:3 * 16000]
+    print(f"{'model':46s} {'s per epoch':>12s} {'3 s clip, ms':>13s}")
+    for label, (make, features) in models.items():
+        X = extract(manifest, features, n_jobs=2, progress=False).features if features != 'logmel64' else \
+            list(extract_arrays(manifest, features, n_jobs=2, progress=False).features)
+        per_epoch, model = epoch_seconds(make, X, manifest)
+        print(f"{label:46s} {per_epoch:12.2f} {latency_ms(model, y, 16000):13.1f}", flush=True)
+
+if __name__ == '__main__':
+    main()
