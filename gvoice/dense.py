@@ -33,6 +33,7 @@ class TrainConfig:
     batch_size:int = 256  # examples per gradient step
     lr:float = 1e-3  # peak learning rate of the cosine schedule (Adam)
     patience:int = 8  # epochs without a better validation loss before stopping
+    min_epochs:int = 0  # train at least this many epochs before early stopping may stop (small, noisy validation sets)
     valid:float = 0.15  # fraction of each gender's training speakers held out for early stopping and calibration
     seed:int = 0  # seeds weights, shuffling, dropout and the validation speakers
     checkpoint_dir:str|None = None  # write the best network so far here as best.keras (None: no checkpoints)
@@ -59,7 +60,7 @@ def train_net(net:keras.Model, # a network that outputs one logit (log-odds of f
     schedule = keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=config.epochs * steps_per_epoch, alpha=0.05)
     net.compile(optimizer=keras.optimizers.Adam(schedule), loss=keras.losses.BinaryCrossentropy(from_logits=True),
                 metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name='accuracy')])
-    callbacks = [keras.callbacks.EarlyStopping('val_loss', patience=config.patience, restore_best_weights=True)]
+    callbacks = [keras.callbacks.EarlyStopping('val_loss', patience=config.patience, restore_best_weights=True, start_from_epoch=config.min_epochs)]
     if config.checkpoint_dir:
         callbacks.append(keras.callbacks.ModelCheckpoint(str(Path(config.checkpoint_dir) / 'best.keras'), 'val_loss', save_best_only=True))
     if config.log_dir:
