@@ -30,8 +30,8 @@ from .audio import AudioError, audio_info
 # %% auto #0
 __all__ = ['GENDERS', 'MANIFEST_COLUMNS', 'AUDIOMNIST_GENDER_GROUPS', 'AUDIOMNIST_GENDER_SPEAKERS', 'AUDIO_EXTENSIONS', 'LOADERS',
            'TIMEOUT', 'LIBRISPEECH_URL', 'LIBRISPEECH_SHA256', 'AUDIOMNIST_REPO', 'GITHUB_API', 'GITHUB_RAW',
-           'ManifestWarning', 'validate_manifest', 'shared_data_dir', 'load_synth', 'parse_speakers_txt',
-           'load_librispeech', 'parse_audiomnist_meta', 'load_audiomnist', 'load_commonvoice',
+           'ManifestWarning', 'validate_manifest', 'shared_data_dir', 'load_manifest', 'load_synth',
+           'parse_speakers_txt', 'load_librispeech', 'parse_audiomnist_meta', 'load_audiomnist', 'load_commonvoice',
            'load_commonvoice_kaggle', 'load_voxceleb1', 'load_folders', 'load_dataset', 'DownloadError',
            'download_file', 'safe_extract', 'download_librispeech', 'download_audiomnist', 'assert_speaker_disjoint',
            'speaker_split', 'speaker_folds', 'balance_genders', 'audiomnist_gender_protocol', 'audiomnist_gender_split']
@@ -173,15 +173,21 @@ def shared_data_dir(name:str|None=None, # a folder inside it, e.g. 'librispeech-
     return found if found is not None and found.is_dir() else None
 
 # %% ../nbs/03_data.ipynb #8bf35231
+def load_manifest(path, # a CSV file with `path`, `speaker` and `gender` columns, or a folder holding `manifest.csv`
+                  dataset:str='manifest', # name for the `dataset` column and the speaker prefix
+                  relative:tuple=('path',), # columns holding paths relative to the CSV's folder
+                 ) -> pd.DataFrame:
+    "Manifest of any corpus listed in a CSV (paths relative to the CSV's folder), keeping its other columns."
+    path, dropped = _existing(path, 'manifest CSV'), Counter()
+    if path.is_dir(): path = _existing(path/'manifest.csv', 'manifest CSV')
+    df = _read_table(path, ',', ['path', 'speaker', 'gender'], dropped, dtype={'path': str, 'speaker': str, 'gender': str})
+    df = df.assign(**{c: [os.path.abspath(path.parent/p) if p else '' for p in _text(df[c])] for c in relative if c in df})
+    return _finish(df, dataset, dropped, extra=[c for c in df.columns if c not in ('dataset', 'duration')])
+
 def load_synth(root, # folder written by `gvoice.synth.make_corpus(root)` (the 'gvoice' layout)
               ) -> pd.DataFrame:
-    "Manifest of a synthetic corpus from its `manifest.csv` (paths relative to `root`), with its speaker parameters."
-    root, dropped = _existing(root, 'synthetic corpus folder'), Counter()
-    df = _read_table(root/'manifest.csv', ',', ['path', 'speaker', 'gender'], dropped,
-                     dtype={'path': str, 'speaker': str, 'gender': str})
-    df = df.assign(path=[os.path.abspath(root/p) for p in _text(df.path)])
-    if 'truth' in df: df = df.assign(truth=[os.path.abspath(root/p) if p else '' for p in _text(df.truth)])
-    return _finish(df, 'synth', dropped, extra=[c for c in df.columns if c not in ('dataset', 'duration')])
+    "Manifest of a synthetic corpus from its `manifest.csv`, with its speaker parameters and ground-truth files."
+    return load_manifest(_existing(root, 'synthetic corpus folder')/'manifest.csv', 'synth', relative=('path', 'truth'))
 
 # %% ../nbs/03_data.ipynb #37b40480
 _SPEAKERS_TXT_COLUMNS = ['reader', 'sex', 'subset', 'minutes', 'name']
@@ -358,9 +364,10 @@ def load_folders(root, # folder with `female/` and `male/` sub-folders of audio 
 
 # %% ../nbs/03_data.ipynb #306f32ee
 LOADERS = {'audiomnist': load_audiomnist, 'commonvoice': load_commonvoice, 'commonvoice-kaggle': load_commonvoice_kaggle,
-           'folders': load_folders, 'librispeech': load_librispeech, 'synth': load_synth, 'voxceleb1': load_voxceleb1}
+           'folders': load_folders, 'librispeech': load_librispeech, 'manifest': load_manifest,
+           'synth': load_synth, 'voxceleb1': load_voxceleb1}
 
-def load_dataset(name:str, # one of `LOADERS`: 'audiomnist', 'commonvoice', 'commonvoice-kaggle', 'folders', 'librispeech', 'synth', 'voxceleb1'
+def load_dataset(name:str, # one of `LOADERS`: 'audiomnist', 'commonvoice', 'commonvoice-kaggle', 'folders', 'librispeech', 'manifest', 'synth', 'voxceleb1'
                  root, # the corpus folder
                  **kwargs, # passed on to the loader, e.g. `subsets=` for LibriSpeech or `tsv=` for Common Voice
                 ) -> pd.DataFrame:

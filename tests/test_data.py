@@ -20,7 +20,7 @@ from hypothesis import given, settings, strategies as st
 from gvoice.data import (AUDIOMNIST_GENDER_SPEAKERS, GENDERS, LOADERS, DownloadError, ManifestWarning,
                          assert_speaker_disjoint, audiomnist_gender_protocol, audiomnist_gender_split,
                          balance_genders, download_audiomnist, download_file, download_librispeech, load_audiomnist,
-                         load_commonvoice, load_commonvoice_kaggle, load_dataset, load_folders, load_librispeech,
+                         load_commonvoice, load_commonvoice_kaggle, load_dataset, load_folders, load_librispeech, load_manifest,
                          load_synth, load_voxceleb1, parse_audiomnist_meta, parse_speakers_txt, safe_extract,
                          shared_data_dir, speaker_folds, speaker_split, validate_manifest)
 
@@ -398,8 +398,23 @@ def test_load_dataset(librispeech_root, tmp_path):
     assert df.speaker.tolist() == ['librispeech:19']
     with pytest.raises(ValueError, match='unknown dataset .timit.; choose one of: audiomnist, commonvoice'):
         load_dataset('timit', librispeech_root)
-    assert set(LOADERS) == {'audiomnist', 'commonvoice', 'commonvoice-kaggle', 'folders', 'librispeech', 'synth',
-                            'voxceleb1'}
+    assert set(LOADERS) == {'audiomnist', 'commonvoice', 'commonvoice-kaggle', 'folders', 'librispeech', 'manifest',
+                            'synth', 'voxceleb1'}
+
+
+def test_load_manifest_resolves_paths_and_counts_bad_rows(tmp_path):
+    (tmp_path / 'clips').mkdir()
+    for name in ('a', 'b', 'c'): sf.write(tmp_path / 'clips' / f'{name}.wav', np.zeros(1600, np.float32), 16000)
+    (tmp_path / 'list.csv').write_text('path,speaker,gender,corpus\n'
+                                       'clips/a.wav,s1,F,x\nclips/b.wav,s2,male,y\n'
+                                       'clips/c.wav,s3,other,y\nclips/gone.wav,s4,f,y\n')
+    df, w = load_quietly(load_manifest, tmp_path / 'list.csv', 'mine')
+    assert df.path.tolist() == [str(tmp_path / 'clips' / 'a.wav'), str(tmp_path / 'clips' / 'b.wav')]
+    assert df.speaker.tolist() == ['mine:s1', 'mine:s2'] and df.gender.tolist() == ['female', 'male']
+    assert df.corpus.tolist() == ['x', 'y'] and set(df.dataset) == {'mine'}
+    assert df.attrs['dropped'] == {'gender not binary': 1, 'missing file': 1}
+    with pytest.raises(FileNotFoundError, match='manifest CSV not found: .*nothing.csv'):
+        load_manifest(tmp_path / 'nothing.csv')
 
 
 @pytest.mark.parametrize('name', sorted(LOADERS))
