@@ -237,17 +237,28 @@ def _read_source(path) -> tuple[object, str]:
     src = io.BytesIO(data); src.name = str(path)
     return src, hashlib.sha256(data).hexdigest()
 
+def _variant(augment, copy:int) -> str:
+    "The cache's name for copy `copy` of a file under `augment` ('' for the file itself)."
+    return f'{augment.key}-{copy}' if augment is not None else ''
+
+def _audio(src, digest:str, sr:int, augment, copy:int) -> np.ndarray:
+    "The samples of `src` at `sr`, changed by `augment` with randomness drawn from `copy` and the file's digest."
+    y = load_audio(src, sr=sr)
+    return y if augment is None else augment(y, sr, np.random.default_rng([copy, int(digest[:12], 16)]))
+
 def file_features(path, # an audio file
                   fs:FeatureSet|str='all', # the feature set
                   cache_dir:Path|None=None, # feature cache (None: no cache)
+                  augment=None, # a function (y, sr, rng) -> y with a `key` attribute, applied to the audio first
+                  copy:int=0, # which augmented copy (seeds the augmentation's randomness with the file's digest)
                  ) -> pd.Series:
-    "The feature vector of one file, from the cache when its content was seen before."
+    "The feature vector of one file (or of an augmented copy of it), from the cache when its content was seen before."
     fs = feature_set(fs)
     src, digest = _read_source(path)
-    cached = _cache_path(Path(cache_dir), fs, digest) if cache_dir else None
+    cached = _cache_path(Path(cache_dir), fs, digest, '.npz', _variant(augment, copy)) if cache_dir else None
     if cached is not None and cached.exists():
         with np.load(cached, allow_pickle=False) as z: return pd.Series(z['values'], index=z['names'], name=fs.name)
-    v = fs(load_audio(src, sr=fs.sr), fs.sr)
+    v = fs(_audio(src, digest, fs.sr, augment, copy), fs.sr)
     if cached is not None:
         with atomic_write(cached) as f: np.savez(f, values=v.to_numpy(np.float32), names=np.array(v.index, dtype=str))
     return v
@@ -292,11 +303,13 @@ def extract(manifest, # a manifest with a `path` column (or a list of paths)
             cache_dir:Path|str|None='default', # feature cache; 'default': default_cache_dir(); None: no cache
             backend:str|None=None, # joblib backend: None (processes), 'dask' (needs a dask.distributed Client)
             progress:bool=True, # show a progress bar
+            augment=None, # as in `file_features`: features of augmented copies
+            copy:int=0, # as in `file_features`
            ) -> Extraction:
     "Features of every file of `manifest`, cached by content and computed in parallel; failures are tabled, not raised."
     fs, paths = feature_set(fs), _paths(manifest)
-    results = _map_files(partial(file_features, fs=fs, cache_dir=_cache_dir(cache_dir)), paths, f'features ({fs.name})',
-                         n_jobs, backend, progress)
+    fn = partial(file_features, fs=fs, cache_dir=_cache_dir(cache_dir), augment=augment, copy=copy)
+    results = _map_files(fn, paths, f'features ({fs.name})', n_jobs, backend, progress)
     ok = [i for i, (v, _) in enumerate(results) if v is not None]
     features = pd.DataFrame([results[i][0].to_numpy() for i in ok], index=paths.index[ok],
                             columns=results[ok[0]][0].index if ok else None, dtype=np.float32)
@@ -322,18 +335,15 @@ def preset(name:str|Preset, # a name in PRESETS, or a Preset
 def file_array(path, # an audio file
                recipe:Preset|str='logmel64', # the preset (a name in PRESETS)
                cache_dir:Path|None=None, # array cache (None: no cache)
-               augment=None, # a function (y, sr, rng) -> y with a `key` attribute, applied to the audio first
-               copy:int=0, # which augmented copy (seeds the augmentation's randomness with the file's digest)
+               augment=None, # as in `file_features`
+               copy:int=0, # as in `file_features`
               ) -> np.ndarray:
     "A preset's array (spectrogram, frame matrix) of one file, from the cache when its content was seen before."
     recipe = preset(recipe)
     src, digest = _read_source(path)
-    variant = f'{augment.key}-{copy}' if augment is not None else ''
-    cached = _cache_path(Path(cache_dir), recipe, digest, '.npy', variant) if cache_dir else None
+    cached = _cache_path(Path(cache_dir), recipe, digest, '.npy', _variant(augment, copy)) if cache_dir else None
     if cached is not None and cached.exists(): return np.load(cached, allow_pickle=False)
-    y = load_audio(src, sr=recipe.sr)
-    if augment is not None: y = augment(y, recipe.sr, np.random.default_rng([copy, int(digest[:12], 16)]))
-    a = recipe(y, recipe.sr)
+    a = recipe(_audio(src, digest, recipe.sr, augment, copy), recipe.sr)
     if cached is not None:
         with atomic_write(cached) as f: np.save(f, a, allow_pickle=False)
     return a
