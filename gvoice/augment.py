@@ -38,6 +38,11 @@ class Augment:
     gain_db:tuple|None = (-20.0, 6.0)  # gain range (dB), clipped at full scale; None: never
     p:float = 0.5  # probability of each change
 
+    @classmethod
+    def only(cls, **changes) -> Augment:
+        "An `Augment` that always makes the changes named (e.g. `phone=True`, `snr_db=(10, 10)`) and no other."
+        return cls(**{'stretch': None, 'semitones': None, 'phone': False, 'snr_db': None, 'gain_db': None, 'p': 1.0, **changes})
+
     @property
     def key(self) -> str:
         "A short name for these settings, for the cache."
