@@ -78,11 +78,81 @@ def _predict(args) -> int:
     for r in failed.itertuples(): print(f"failed: {r.error if r.source in r.error else f'{r.source}: {r.error}'}", file=sys.stderr)
     return 1 if len(failed) else 0
 
+# %% ../nbs/90_cli.ipynb #06af27ae
+def _report(scores:pd.DataFrame, # from gvoice.train.heldout_scores
+            threshold:float=0.8, # the predictor's confidence threshold
+           ) -> str:
+    "The held-out report: per condition, then per corpus as recorded."
+    from gvoice.train import summarize
+    cols = ['speakers', 'clips', 'accuracy', 'auc', 'log_loss', 'ece', 'coverage', 'accuracy answered']
+    table = lambda by, d: summarize(d, by, threshold)[cols].astype(float).round(3).to_string()
+    return table('condition', scores) + '\n\n' + table('corpus', scores[scores.condition == scores.condition.iloc[0]])
+
+def _train(args) -> int:
+    "Run `gvoice train`."
+    from gvoice.data import shared_data_dir
+    from gvoice.train import train_model, train_pretrained
+    if args.pretrained:
+        shared = Path(args.shared) if args.shared else shared_data_dir()
+        if shared is None: raise ValueError("--pretrained trains on the shared real speech: give --shared DIR (holding librispeech-subset/ and extra-speakers/)")
+        _, scores = train_pretrained(shared, args.out, args.family, args.seed, args.jobs, progress=not args.quiet)
+    elif not args.corpora: raise ValueError("name the corpora to train on (e.g. synth:data/synth), or use --pretrained")
+    else: _, scores = train_model(args.corpora, args.out, args.family, args.copies, args.test, args.seed, args.epochs, args.features,
+                                  n_jobs=args.jobs, progress=not args.quiet)
+    print(f"held-out speakers ({scores.speaker.nunique()}), P(female) of {args.family}:\n{_report(scores)}\n\nsaved {args.out}")
+    return 0
+
+def _evaluate(args) -> int:
+    "Run `gvoice evaluate`."
+    import json
+    from gvoice.models import load_model
+    from gvoice.predict import PRETRAINED
+    from gvoice.train import CONDITIONS, evaluate_corpora, summarize
+    model = load_model(PRETRAINED if args.model == 'pretrained' else args.model)
+    conditions = {'as recorded': None} if args.as_recorded else CONDITIONS
+    scores, left_out = evaluate_corpora(model, args.corpora, conditions, args.jobs, progress=not (args.json or args.quiet))
+    if args.json:
+        for (cond, corpus), r in summarize(scores, ['condition', 'corpus'], args.threshold).iterrows():
+            print(json.dumps({'condition': cond, 'corpus': corpus, **{k: float(v) for k, v in r.items()}}))
+        return 0
+    if left_out: print(f"left out {left_out} speakers the model was trained on")
+    print(_report(scores, args.threshold))
+    return 0
+
+# %% ../nbs/90_cli.ipynb #9c44347f
+def _demo(args) -> int:
+    "Run `gvoice demo`."
+    import tempfile
+    from gvoice.audio import save_audio
+    from gvoice.gate import non_speech
+    from gvoice.predict import PRETRAINED, GenderPredictor
+    from gvoice.synth import make_corpus
+    from gvoice.train import train_model
+    root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix='gvoice-demo-'))
+    print(f"1. a synthetic corpus of {args.speakers} voices in {root / 'corpus'}")
+    make_corpus(root / 'corpus', n_speakers=args.speakers, utterances_per_speaker=3, seed=args.seed, progress=False)
+    print("2. a model trained on 3/4 of the voices, judged on the other 1/4 (as recorded, telephone, noise, one second):")
+    model, scores = train_model([f"synth:{root / 'corpus'}"], root / 'model.gvm', 'logreg', copies=1, test=0.25, seed=args.seed,
+                                features='formants', n_jobs=1, progress=False)
+    print(_report(scores))
+    for kind in ('silence', 'tone', 'band'): save_audio(root / 'not-speech' / f'{kind}.wav', non_speech(kind, duration=3.0, seed=args.seed), 16000)
+    held_out = scores[scores.condition == 'as recorded'].groupby('gender').path.first().tolist()
+    files = [Path(p) for p in held_out] + sorted((root / 'not-speech').glob('*.wav'))
+    predictors = {'this model': GenderPredictor.load(root / 'model.gvm')}
+    if PRETRAINED.exists(): predictors['pretrained'] = GenderPredictor.pretrained()
+    for step, (name, predictor) in enumerate(predictors.items(), start=3):
+        print(f"\n{step}. GenderPredictor ({name}) on two held-out clips and three sounds that are not speech:")
+        done, _ = predict_files(predictor, files, progress=False)
+        print(done.assign(source=[Path(s).name for s in done.source])[['source', 'label', 'p_female', 'speech_seconds', 'reason']].round(2).to_string(index=False))
+    print(f"\neverything is in {root}")
+    return 0
+
 # %% ../nbs/90_cli.ipynb #1b59f920
 def _parser() -> argparse.ArgumentParser:
     "The `gvoice` argument parser."
     from gvoice import __version__
     from gvoice.synth import LAYOUTS
+    from gvoice.train import FAMILIES, PRETRAINED_FAMILY
     p = argparse.ArgumentParser(prog='gvoice', description="Recognising a speaker's gender from their voice.")
     p.add_argument('--version', action='version', version=f'gvoice {__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -102,6 +172,34 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument('--threshold', type=float, default=0.8, help='least confidence for a gender (default 0.8)')
     pr.add_argument('--json', action='store_true', help='one JSON object per line instead of a table')
     pr.set_defaults(run=_predict)
+    t = sub.add_parser('train', help='train a model on corpora, holding out speakers of each', description=_train.__doc__)
+    t.add_argument('corpora', nargs='*', help='corpora as NAME:PATH (e.g. synth:data/synth, librispeech:data/LibriSpeech) or manifest CSVs')
+    t.add_argument('--out', required=True, help='the model file to write (.gvm)')
+    t.add_argument('--pretrained', action='store_true', help="repeat the shipped model's recipe on the shared real speech")
+    t.add_argument('--shared', help='with --pretrained: the shared data folder (default: found beside the repository)')
+    t.add_argument('--family', default=PRETRAINED_FAMILY, choices=list(FAMILIES), help=f'model family (default {PRETRAINED_FAMILY})')
+    t.add_argument('--features', help="another feature set or preset than the family's own")
+    t.add_argument('--copies', type=int, default=2, help='augmented copies of each training clip (default 2)')
+    t.add_argument('--test', type=float, default=0.2, help="fraction of every corpus's speakers held out (default 0.2)")
+    t.add_argument('--epochs', type=int, help='Keras families: train exactly this many epochs (default: early stopping)')
+    t.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
+    t.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
+    t.add_argument('--quiet', action='store_true', help='no progress bars')
+    t.set_defaults(run=_train)
+    e = sub.add_parser('evaluate', help="a model's report on corpora, without the speakers it trained on", description=_evaluate.__doc__)
+    e.add_argument('model', help="a model file of the course, or 'pretrained'")
+    e.add_argument('corpora', nargs='+', help='corpora as NAME:PATH or manifest CSVs')
+    e.add_argument('--as-recorded', action='store_true', help='only as recorded (default: also telephone band, noise, one second)')
+    e.add_argument('--threshold', type=float, default=0.8, help='confidence threshold for coverage (default 0.8)')
+    e.add_argument('--json', action='store_true', help='one JSON object per condition and corpus')
+    e.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
+    e.add_argument('--quiet', action='store_true', help='no progress bars')
+    e.set_defaults(run=_evaluate)
+    d = sub.add_parser('demo', help='corpus, training, evaluation and predictions in one go, offline', description=_demo.__doc__)
+    d.add_argument('root', nargs='?', help='folder to work in (default: a new temporary folder)')
+    d.add_argument('--speakers', type=int, default=24, help='synthetic voices (default 24)')
+    d.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
+    d.set_defaults(run=_demo)
     return p
 
 def main(argv:list[str]|None=None, # arguments (default: sys.argv[1:])

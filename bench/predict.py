@@ -1,0 +1,84 @@
+"""What a user of `GenderPredictor` waits for: loading the pretrained model, one 3 s clip, an hour of audio.
+
+    python bench/predict.py [--minutes 60]
+
+A benchmark, not a test: it prints figures and asserts nothing. Targets (issue "One predictor for users"), on 2 CPU cores:
+`GenderPredictor.pretrained()` in under 2 s (in a fresh process), a 3 s clip in under 50 ms after warm-up (gate, features
+and model), an hour of audio in under a minute. The speech is real where ../shared/data is present (the output says which),
+else synthetic.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from gvoice.audio import load_audio
+from gvoice.data import load_librispeech, shared_data_dir
+from gvoice.synth import make_corpus
+
+LOAD = ("import time; t0 = time.perf_counter(); from gvoice.predict import GenderPredictor; t1 = time.perf_counter(); "
+        "GenderPredictor.pretrained(); t2 = time.perf_counter(); print(t1 - t0, t2 - t1)")
+
+
+def speech_files() -> tuple[list, str]:
+    "Paths of real speech (the LibriSpeech subset) when present, else of a synthetic corpus; and a name for them."
+    root = shared_data_dir('librispeech-subset')
+    if root is not None: return list(load_librispeech(root).path), 'LibriSpeech subset (real speech)'
+    corpus = make_corpus(Path(tempfile.mkdtemp()) / 'corpus', n_speakers=10, utterances_per_speaker=3, progress=False)
+    return list(corpus.path), 'synthetic corpus'
+
+
+def load_seconds(runs:int=3) -> tuple[float, float]:
+    "Median seconds, in fresh processes, to import gvoice.predict and to run GenderPredictor.pretrained()."
+    times = np.array([[float(v) for v in subprocess.run([sys.executable, '-c', LOAD], capture_output=True, text=True, check=True,
+                                                         env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}).stdout.split()] for _ in range(runs)])
+    return tuple(np.median(times, axis=0))
+
+
+def clip_ms(predictor, y:np.ndarray, sr:int, runs:int=50) -> float:
+    "Median milliseconds of `predictor.predict(y, sr)` after 5 warm-up calls."
+    for _ in range(5): predictor.predict(y, sr)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter(); predictor.predict(y, sr); times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+
+
+def long_file(files:list, minutes:float, folder:Path) -> Path:
+    "A 16 kHz FLAC file of `minutes` of the speech in `files`, end to end, written block by block."
+    path, target = folder / 'long.flac', int(minutes * 60 * 16000)
+    with sf.SoundFile(path, 'w', 16000, 1, format='FLAC') as out:
+        written, i = 0, 0
+        while written < target:
+            y = load_audio(files[i % len(files)], sr=16000)[:target - written]
+            out.write(y); written += len(y); i += 1
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--minutes', type=float, default=60.0, help='length of the long file (default 60)')
+    args = ap.parse_args()
+    from gvoice.predict import GenderPredictor
+    predictor = GenderPredictor.pretrained()
+    files, name = speech_files()
+    print(f"{os.cpu_count()} CPU cores; model: {predictor.model!r}; speech: {name}")
+    t_import, t_load = load_seconds()
+    print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 2 s)")
+    y = load_audio(files[0], sr=16000)[:3 * 16000]
+    print(f"a 3 s clip: {clip_ms(predictor, y, 16000):.1f} ms per prediction (gate, features, model; target < 50 ms)")
+    with tempfile.TemporaryDirectory() as d:
+        path = long_file(files, args.minutes, Path(d))
+        t0 = time.perf_counter(); r = predictor.predict_file(path); el = time.perf_counter() - t0
+    print(f"{r.duration / 60:.0f} min of audio in {r.windows} windows: {el:.1f} s, {r.duration / el:.0f}x real time "
+          f"(target: an hour in under a minute); label {r.label}, P(female) {r.p_female:.2f}")
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,98 @@
+"gvoice.train (notebook 15) and `gvoice train`, `gvoice evaluate`, `gvoice demo` (notebook 90): held-out speakers of every corpus, provenance, exit codes."
+import json, shutil, subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from gvoice.models import load_model
+from gvoice.synth import make_corpus
+from gvoice.train import CONDITIONS, evaluate_corpora, heldout_split, load_corpora, model_inputs, parse_corpus
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)).filter(lambda fm: sum(fm) > 0), min_size=1, max_size=5),
+       st.floats(0.05, 0.6), st.integers(0, 10))
+def test_heldout_split_holds_out_speakers_of_every_corpus(corpora, test, seed):
+    rows = [{'path': f'{c}/{g}{s}/{k}.wav', 'speaker': f'{c}:{g}{s}', 'gender': g, 'corpus': f'c{c}'}
+            for c, (n_f, n_m) in enumerate(corpora) for g, n in (('female', n_f), ('male', n_m)) for s in range(n) for k in range(2)]
+    df = pd.DataFrame(rows)
+    try: split = heldout_split(df, test=test, seed=seed)
+    except ValueError as e:
+        assert 'no training speakers of one gender' in str(e)
+        return
+    assert split.groupby(df.speaker).nunique().max() == 1                      # a speaker is wholly in or out
+    assert set(df.corpus[split == 'test']) == set(df.corpus)                    # every corpus has held-out speakers
+    assert df.gender[split == 'train'].nunique() == 2
+
+
+def test_corpus_specs_are_checked(tmp_path):
+    assert parse_corpus('LibriSpeech:/x') == ('librispeech', Path('/x'))
+    with pytest.raises(ValueError, match='NAME:PATH'): parse_corpus('timit:/data')
+    with pytest.raises(FileNotFoundError, match='not found'): load_corpora([f'synth:{tmp_path / "missing"}'])
+
+
+@pytest.fixture(scope='module')
+def corpus_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp('train') / 'synth'
+    make_corpus(root, n_speakers=16, utterances_per_speaker=2, seed=8, progress=False)
+    return root
+
+
+def test_unreadable_files_are_left_out_and_named(corpus_dir, tmp_path):
+    clips = load_corpora([f'synth:{corpus_dir}']).head(3).copy()
+    (tmp_path / 'bad.wav').write_bytes(b'RIFF....WAVEfmt ')
+    clips.loc[1, 'path'] = str(tmp_path / 'bad.wav')
+    with pytest.warns(UserWarning, match='1 of 3 files left out; .*bad.wav'):
+        X, kept = model_inputs('formants', clips, progress=False)
+    assert len(X) == 2 and kept.path.tolist() == [clips.path[0], clips.path[2]]
+
+
+def _gvoice(*args):
+    exe = shutil.which('gvoice')
+    if exe is None: pytest.skip('the gvoice console script is not installed (pip install -e .)')
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_train_then_evaluate_without_the_training_speakers(corpus_dir, tmp_path):
+    model_path = tmp_path / 'm.gvm'
+    r = _gvoice('train', f'synth:{corpus_dir}', '--out', model_path, '--family', 'logreg', '--features', 'formants', '--copies', '1', '--jobs', '1', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert 'telephone band' in r.stdout and 'one second' in r.stdout and f'saved {model_path}' in r.stdout
+    info = load_model(model_path).info
+    heard, held = set(info['training']['training_speakers']), set(info['training']['heldout_speakers'])
+    assert len(held) == 4 and len(heard) == 12 and not heard & held
+    assert set(info['metrics']['per condition']) == set(CONDITIONS)
+    assert info['training']['corpora']['synth']['licence'].startswith('synthetic')
+    assert info['training']['recipe']['command'].startswith('gvoice train synth:')
+    ev = _gvoice('evaluate', model_path, f'synth:{corpus_dir}', '--json', '--jobs', '1')
+    assert ev.returncode == 0, ev.stderr
+    rows = [json.loads(line) for line in ev.stdout.splitlines()]
+    assert {r['condition'] for r in rows} == set(CONDITIONS) and all(r['speakers'] == 4 for r in rows)
+    model = load_model(model_path)
+    model.info['training']['training_speakers'] = sorted(heard | held)
+    with pytest.raises(ValueError, match="all 16 speakers .* were in the model's training data"):
+        evaluate_corpora(model, [f'synth:{corpus_dir}'], progress=False)
+    bad = _gvoice('evaluate', model_path, f'synth:{tmp_path / "nowhere"}')
+    assert bad.returncode == 2 and 'nowhere' in bad.stderr
+
+
+def test_train_usage_errors_exit_2(corpus_dir, tmp_path):
+    for args in (['train', '--out', tmp_path / 'x.gvm'], ['train', f'timit:{corpus_dir}', '--out', tmp_path / 'x.gvm'],
+                 ['train', f'synth:{corpus_dir}'], ['train', f'synth:{corpus_dir}', '--out', tmp_path / 'x.gvm', '--family', 'resnet'],
+                 ['evaluate', tmp_path / 'missing.gvm', f'synth:{corpus_dir}']):
+        r = _gvoice(*args)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert r.stderr.strip(), args
+    assert not (tmp_path / 'x.gvm').exists()
+
+
+def test_demo_runs_offline_in_one_command(tmp_path):
+    r = _gvoice('demo', tmp_path / 'demo', '--speakers', '16')
+    assert r.returncode == 0, r.stderr
+    for kind in ('silence', 'tone', 'band'):
+        line = next(l for l in r.stdout.splitlines() if l.strip().startswith(f'{kind}.wav'))
+        assert 'uncertain' in line, line
+    assert (tmp_path / 'demo' / 'model.gvm').is_file() and (tmp_path / 'demo' / 'corpus' / 'manifest.csv').is_file()
