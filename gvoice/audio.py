@@ -18,9 +18,10 @@ import soundfile as sf
 import soxr
 
 # %% auto #0
-__all__ = ['MIN_SR', 'MAX_SR', 'AudioError', 'AudioInfo', 'audio_info', 'to_mono', 'resample', 'load_audio', 'stream_audio',
-           'atomic_write', 'save_audio', 'rms_dbfs', 'peak_normalize', 'rms_normalize', 'frame_rms_db', 'trim_silence',
-           'SpeechActivity', 'level_threshold', 'detect_speech', 'plot_speech_activity']
+__all__ = ['MIN_SR', 'MAX_SR', 'MIN_RECORD_SECONDS', 'MAX_RECORD_SECONDS', 'AudioError', 'AudioInfo', 'audio_info', 'to_mono',
+           'resample', 'load_audio', 'stream_audio', 'atomic_write', 'save_audio', 'rms_dbfs', 'peak_normalize',
+           'rms_normalize', 'frame_rms_db', 'trim_silence', 'SpeechActivity', 'level_threshold', 'detect_speech',
+           'plot_speech_activity', 'MicrophoneError', 'input_devices', 'record_audio']
 
 # %% ../nbs/01_audio.ipynb #86ac6d3b
 class AudioError(ValueError):
@@ -423,3 +424,84 @@ def plot_speech_activity(y:np.ndarray, # mono samples
     ax1.set_title(title or f"{activity.status}: {activity.speech_seconds:.2f} s of speech {activity.reason}".strip())
     fig.tight_layout()
     return fig
+
+# %% ../nbs/01_audio.ipynb #de5c3248
+class MicrophoneError(OSError):
+    "No microphone to record from; the message says why and how to fix it."
+
+def _sounddevice():
+    "The sounddevice module, imported on first use, or a MicrophoneError saying what to install."
+    try: import sounddevice
+    except ImportError: raise MicrophoneError("recording needs the sounddevice package: pip install sounddevice") from None
+    except OSError as e:  # sounddevice is there, the PortAudio library it wraps is not
+        raise MicrophoneError(f"sounddevice cannot load the PortAudio library ({e}); install it: "
+                              "sudo apt-get install libportaudio2 on Debian/Ubuntu, brew install portaudio on macOS") from None
+    return sounddevice
+
+# %% ../nbs/01_audio.ipynb #d3786f52
+def _default_input(sd) -> int|None:
+    "Index of the default input device, or None when there is none."
+    try: return sd.query_devices(kind='input')['index']
+    except (ValueError, sd.PortAudioError): return None
+
+def input_devices() -> pd.DataFrame:
+    "The input devices PortAudio sees: index, name, host API, channels, default sample rate, and which is the default."
+    import pandas as pd
+    sd = _sounddevice()
+    default = _default_input(sd)
+    rows = [dict(index=d['index'], name=d['name'], hostapi=sd.query_hostapis(d['hostapi'])['name'],
+                 channels=d['max_input_channels'], default_sr=int(d['default_samplerate']), default=d['index'] == default)
+            for d in sd.query_devices() if d['max_input_channels'] > 0]
+    return pd.DataFrame(rows, columns=['index', 'name', 'hostapi', 'channels', 'default_sr', 'default']).set_index('index')
+
+# %% ../nbs/01_audio.ipynb #4154860a
+MIN_RECORD_SECONDS, MAX_RECORD_SECONDS = 0.1, 600.0  # the recording is held in memory: beyond ten minutes is a mistake
+
+def _check_seconds(seconds):
+    "Raise ValueError unless `seconds` is a length `record_audio` can record."
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
+            or not MIN_RECORD_SECONDS <= seconds <= MAX_RECORD_SECONDS:
+        raise ValueError(f"seconds={seconds!r}: must be between {MIN_RECORD_SECONDS:g} and {MAX_RECORD_SECONDS:g} "
+                         "(for longer recordings use a recorder program, then stream_audio)")
+
+def _check_device(device):
+    "Raise ValueError unless `device` is None, an index or part of a name."
+    if device is not None and (isinstance(device, bool) or not isinstance(device, (int, np.integer, str))):
+        raise ValueError(f"device={device!r}: give an index or part of a name from input_devices(), or None for the default")
+
+def _device_lines(devices) -> str:
+    "One indented line per device that sounddevice describes, for messages."
+    return '\n'.join(f"  [{d['index']}] {d['name']} ({d['max_input_channels']} in, {d['max_output_channels']} out)"
+                     for d in devices) or '  (none)'
+
+def _input_device(sd, device) -> dict:
+    "sounddevice's description of input `device` (None: the default), or a MicrophoneError listing the devices there are."
+    devices = list(sd.query_devices())
+    inputs = [d for d in devices if d['max_input_channels'] > 0]
+    if not inputs:
+        raise MicrophoneError("no input device (microphone) found: plug one in, or enable it in the system's sound settings. "
+                              f"The devices PortAudio sees:\n{_device_lines(devices)}")
+    try: return sd.query_devices(device, kind='input')
+    except (ValueError, sd.PortAudioError) as e:
+        what = 'there is no default input device' if device is None else f"device={device!r} is no input device here"
+        raise MicrophoneError(f"{what} ({e}); pass the index or part of the name of one of these:\n{_device_lines(inputs)}") from None
+
+def _supports_rate(sd, index:int, sr:int) -> bool:
+    "Whether input device `index` records mono float32 at `sr` Hz."
+    try: sd.check_input_settings(device=index, channels=1, dtype='float32', samplerate=sr)
+    except sd.PortAudioError: return False
+    return True
+
+def record_audio(seconds:float=3.0, # how long to record
+                 sr:int=16000, # sample rate of the result, in Hz
+                 device:int|str|None=None, # an index or part of a name from `input_devices()`; None: the default input
+                ) -> np.ndarray:
+    "Record `seconds` from a microphone as float32 mono in [-1, 1] at `sr`; MicrophoneError when there is none."
+    _check_seconds(seconds); _check_sr(sr); _check_device(device)
+    sd = _sounddevice()
+    info = _input_device(sd, device)
+    rate = sr if _supports_rate(sd, info['index'], sr) else int(info['default_samplerate'])
+    try: y = sd.rec(round(seconds * rate), samplerate=rate, channels=1, dtype='float32', device=info['index'], blocking=True)
+    except sd.PortAudioError as e: raise MicrophoneError(f"recording from {info['name']!r} failed: {e}") from None
+    n, y = round(seconds * sr), _limit_peak(resample(y[:, 0], rate, sr))
+    return np.pad(y[:n], (0, n - min(n, len(y))))  # resampling can leave it a sample off

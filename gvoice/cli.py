@@ -64,6 +64,11 @@ def _predictor(args):
     kw = {'threshold': args.threshold}
     return GenderPredictor.load(args.model, **kw) if args.model else GenderPredictor.pretrained(**kw)
 
+def _prediction_table(rows:pd.DataFrame) -> str:
+    "Predictions (`Prediction` records) as the table `gvoice predict` prints."
+    cols = ['source', 'label', 'p_female', 'confidence', 'speech_seconds', 'f0_median_hz', 'reason']
+    return rows[cols].rename(columns={'speech_seconds': 'speech s', 'f0_median_hz': 'F0 Hz'}).round(2).to_string(index=False)
+
 def _predict(args) -> int:
     "Run `gvoice predict`."
     import json
@@ -72,11 +77,36 @@ def _predict(args) -> int:
     done, failed = predict_files(_predictor(args), files, progress=not args.json)
     if args.json:
         for r in done.to_dict('records') + failed.to_dict('records'): print(json.dumps(r, default=float, allow_nan=True))
-    elif len(done):
-        cols = ['source', 'label', 'p_female', 'confidence', 'speech_seconds', 'f0_median_hz', 'reason']
-        print(done[cols].rename(columns={'speech_seconds': 'speech s', 'f0_median_hz': 'F0 Hz'}).round(2).to_string(index=False))
+    elif len(done): print(_prediction_table(done))
     for r in failed.itertuples(): print(f"failed: {r.error if r.source in r.error else f'{r.source}: {r.error}'}", file=sys.stderr)
     return 1 if len(failed) else 0
+
+# %% ../nbs/90_cli.ipynb #69de1358
+def _device_arg(text:str) -> int|str:
+    "A --device value: an index when it is a whole number, else part of a device's name."
+    return int(text) if text.isdigit() else text
+
+def _record(args) -> int:
+    "Run `gvoice record`."
+    import json
+    from dataclasses import replace
+    from gvoice.audio import _FORMATS, _check_seconds, _input_device, _sounddevice, input_devices, record_audio, save_audio
+    if args.list_devices:
+        devices = input_devices()
+        print(devices.to_string() if len(devices) else 'no input devices (microphones) found')
+        return 0
+    _check_seconds(args.seconds)
+    if args.out and Path(args.out).suffix.lower() not in _FORMATS:
+        raise ValueError(f"--out {args.out}: unknown audio extension; use one of {sorted(_FORMATS)}")
+    predictor = _predictor(args)
+    sr = predictor.model.sr
+    mic = _input_device(_sounddevice(), args.device)['name']  # no microphone: fail before asking anyone to speak
+    print(f"recording {args.seconds:g} s from {mic!r}: speak now", file=sys.stderr)
+    y = record_audio(args.seconds, sr=sr, device=args.device)
+    if args.out: save_audio(args.out, y, sr)
+    r = replace(predictor.predict(y, sr), source=str(args.out or 'microphone'))
+    print(json.dumps(dict(r), default=float, allow_nan=True) if args.json else _prediction_table(pd.DataFrame([dict(r)])))
+    return 0
 
 # %% ../nbs/90_cli.ipynb #06af27ae
 def _report(scores:pd.DataFrame, # from gvoice.train.heldout_scores
@@ -172,6 +202,15 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument('--threshold', type=float, default=0.8, help='least confidence for a gender (default 0.8)')
     pr.add_argument('--json', action='store_true', help='one JSON object per line instead of a table')
     pr.set_defaults(run=_predict)
+    rc = sub.add_parser('record', help='record from the microphone and say female, male or uncertain', description=_record.__doc__)
+    rc.add_argument('--seconds', type=float, default=3.0, help='how long to record (default 3)')
+    rc.add_argument('--device', type=_device_arg, help='input device: an index or part of a name from --list-devices (default: the system default)')
+    rc.add_argument('--out', help='also save the recording to this file (.wav, .flac, .ogg or .mp3)')
+    rc.add_argument('--model', help='a model file of the course (default: the pretrained model)')
+    rc.add_argument('--threshold', type=float, default=0.8, help='least confidence for a gender (default 0.8)')
+    rc.add_argument('--json', action='store_true', help='one JSON object instead of a table')
+    rc.add_argument('--list-devices', action='store_true', help='list the input devices and exit')
+    rc.set_defaults(run=_record)
     t = sub.add_parser('train', help='train a model on corpora, holding out speakers of each', description=_train.__doc__)
     t.add_argument('corpora', nargs='*', help='corpora as NAME:PATH (e.g. synth:data/synth, librispeech:data/LibriSpeech) or manifest CSVs')
     t.add_argument('--out', required=True, help='the model file to write (.gvm)')

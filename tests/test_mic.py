@@ -1,0 +1,362 @@
+"""Recording: `gvoice.audio.record_audio` and `input_devices` (notebook 01) and `gvoice record` (notebook 90).
+
+A private PulseAudio daemon gives a virtual microphone (the monitor of a null sink) into which espeak-ng speaks; those
+tests skip where PulseAudio, espeak-ng or PortAudio are missing (`.ci/run` installs them when it runs as root on
+Debian/Ubuntu). Every way a microphone can be missing is simulated, and checked on every machine."""
+import json, math, os, re, shutil, subprocess, sys, time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gvoice.audio import MicrophoneError, detect_speech, input_devices, load_audio, record_audio, rms_dbfs
+from gvoice.classical import make_logreg
+from gvoice.cli import main
+from gvoice.features import extract
+from gvoice.synth import make_corpus
+
+SR = 16000
+SENTENCES = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore. "
+             "Peter Piper picked a peck of pickled peppers. ") * 3  # about half a minute: longer than any recording here
+
+
+@pytest.fixture(scope='session')
+def model(tmp_path_factory):
+    "A model file: logistic regression on formants of 12 synthetic speakers (seconds to train)."
+    root = tmp_path_factory.mktemp('mic-model')
+    corpus = make_corpus(root / 'corpus', n_speakers=12, utterances_per_speaker=2, seed=5, progress=False)
+    X = extract(corpus, 'formants', cache_dir=None, progress=False).features
+    return make_logreg('formants').fit(X, corpus.gender, groups=corpus.speaker).save(root / 'model.gvm')
+
+
+def _gvoice(*args, env=None):
+    "Run the installed `gvoice` console script."
+    exe = shutil.which('gvoice')
+    if exe is None: pytest.skip('the gvoice console script is not installed (pip install -e .)')
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
+
+
+# ---------------------------------------------------------------- a virtual microphone
+
+def _why_no_virtual_mic() -> str | None:
+    "What this machine lacks for the virtual microphone, or None."
+    missing = [t for t in ('pulseaudio', 'pactl', 'paplay', 'espeak-ng') if shutil.which(t) is None]
+    if missing:
+        return f"{', '.join(missing)} not installed (sudo apt-get install pulseaudio libasound2-plugins espeak-ng)"
+    # in a child process, so that PortAudio starts here only once PulseAudio is up
+    probe = subprocess.run([sys.executable, '-c', 'import sounddevice'], capture_output=True, text=True, timeout=60)
+    if probe.returncode:
+        return (f"sounddevice cannot be imported ({probe.stderr.strip().splitlines()[-1]}): "
+                "pip install sounddevice; sudo apt-get install libportaudio2")
+    return None
+
+
+def _wait_for_pulseaudio(daemon, log: Path, timeout: float = 20.0):
+    "Return once `pactl info` reaches the daemon; raise if it exits or does not answer in time."
+    deadline = time.monotonic() + timeout
+    while subprocess.run(['pactl', 'info'], capture_output=True, timeout=30).returncode:
+        if daemon.poll() is not None:
+            raise RuntimeError(f"pulseaudio exited with {daemon.returncode}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"pulseaudio did not answer within {timeout:g} s:\n{log.read_text()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope='session')
+def virtual_mic(tmp_path_factory):
+    "A private PulseAudio daemon whose default source is the monitor of the null sink 'virtmic'; yields input_devices()."
+    if why := _why_no_virtual_mic(): pytest.skip(f"no virtual microphone: {why}")
+    run = tmp_path_factory.mktemp('pulse')
+    socket, log = run / 'native', run / 'pulseaudio.log'
+    # its own runtime and state folders and socket: a PulseAudio the user may be running is left alone
+    env = {**os.environ, 'PULSE_RUNTIME_PATH': str(run), 'PULSE_STATE_PATH': str(run)}
+    with open(log, 'w') as log_file:
+        daemon = subprocess.Popen(['pulseaudio', '--daemonize=no', '--system=false', '--exit-idle-time=-1', '-n',
+                                   '--use-pid-file=no', '--disable-shm=yes',
+                                   f'--load=module-native-protocol-unix socket={socket} auth-anonymous=1'],
+                                  env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv('PULSE_SERVER', f'unix:{socket}')  # for pactl, paplay, ALSA's pulse plugin and the gvoice we run
+            _wait_for_pulseaudio(daemon, log)
+            for cmd in (['pactl', 'load-module', 'module-null-sink', 'sink_name=virtmic'],
+                        ['pactl', 'set-default-sink', 'virtmic'], ['pactl', 'set-default-source', 'virtmic.monitor']):
+                subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+            if 'sounddevice' in sys.modules:  # PortAudio lists devices when it starts: start it again to see PulseAudio
+                sys.modules['sounddevice']._terminate(); sys.modules['sounddevice']._initialize()
+            devices = input_devices()
+            if 'pulse' not in set(devices.name):
+                pytest.skip(f"PortAudio does not reach PulseAudio (input devices: {list(devices.name)}): "
+                            "ALSA's pulse plugin is missing (sudo apt-get install libasound2-plugins)")
+            yield devices
+    finally:
+        daemon.terminate()
+        try: daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill(); daemon.wait(10)
+    assert daemon.poll() is not None, 'the PulseAudio daemon is still running'
+
+
+@pytest.fixture(scope='session')
+def sentences(virtual_mic, tmp_path_factory):
+    "A WAV file of espeak-ng reading SENTENCES."
+    path = tmp_path_factory.mktemp('espeak') / 'sentences.wav'
+    subprocess.run(['espeak-ng', '-w', str(path), SENTENCES], check=True, capture_output=True, timeout=120)
+    return path
+
+
+@contextmanager
+def _speaking(path: Path):
+    "Play `path` into the virtual microphone for the length of the block."
+    player = subprocess.Popen(['paplay', '--device=virtmic', str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # playback has started
+        assert player.poll() is None, f"paplay stopped: {player.stderr.read()}"
+        yield
+    finally:
+        player.terminate()
+        player.wait(10)
+
+
+def test_virtual_mic_is_the_default_input(virtual_mic):
+    assert virtual_mic.default.sum() == 1
+    assert (virtual_mic.channels > 0).all() and (virtual_mic.default_sr >= 8000).all()
+
+
+@pytest.mark.parametrize('sr,device', [(16000, None), (8000, 'pulse')])
+def test_speech_played_into_the_mic_is_recorded(virtual_mic, sentences, sr, device):
+    with _speaking(sentences): y = record_audio(2.0, sr=sr, device=device)
+    assert y.dtype == np.float32 and y.shape == (2 * sr,)
+    assert np.abs(y).max() <= 1.0
+    assert rms_dbfs(y) > -35, rms_dbfs(y)          # silence is -inf here, a quiet room -60
+    activity = detect_speech(y, sr)
+    assert activity.ok, activity.reason
+    assert activity.speech_seconds > 1.0, activity.speech_seconds
+
+
+def test_silence_is_recorded_as_silence(virtual_mic):
+    y = record_audio(1.0)
+    assert y.dtype == np.float32 and y.shape == (SR,)
+    assert rms_dbfs(y) < -60, rms_dbfs(y)
+    assert detect_speech(y, SR).status == 'no_speech'
+
+
+def test_cli_records_saves_and_predicts(virtual_mic, sentences, model, tmp_path):
+    listed = _gvoice('record', '--list-devices')
+    assert listed.returncode == 0, listed.stderr
+    assert 'pulse' in listed.stdout and 'default' in listed.stdout
+    out = tmp_path / 'take.flac'
+    with _speaking(sentences): done = _gvoice('record', '--seconds', 2, '--model', model, '--json', '--out', out)
+    assert done.returncode == 0, done.stderr
+    assert 'speak now' in done.stderr
+    (line,) = done.stdout.splitlines()
+    r = json.loads(line)
+    assert r['label'] in ('female', 'male', 'uncertain') and r['source'] == str(out)
+    assert r['duration'] == pytest.approx(2.0) and r['speech_seconds'] > 1.0, r
+    assert load_audio(out).shape == (2 * SR,)                      # the recording was kept
+
+
+def test_cli_on_silence_says_uncertain(virtual_mic, model):
+    done = _gvoice('record', '--seconds', 1, '--model', model)
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()
+    assert header.split()[:3] == ['source', 'label', 'p_female']
+    assert row.split()[:2] == ['microphone', 'uncertain']
+
+
+# ---------------------------------------------------------------- no microphone, simulated
+
+class FakeSoundDevice:
+    "Just enough of sounddevice to record without hardware: devices of our choosing; `rec` records a 200 Hz tone."
+    PortAudioError = type('PortAudioError', (Exception,), {})
+
+    def __init__(self, *devices, default=None, broken=False):
+        self.devices, self.default, self.broken, self.recorded = devices, default, broken, None  # (name, inputs, rate, rates)
+
+    def _info(self, i):
+        name, inputs, rate, _ = self.devices[i]
+        return dict(name=name, index=i, hostapi=0, max_input_channels=inputs, max_output_channels=0 if inputs else 2,
+                    default_samplerate=float(rate))
+
+    def query_hostapis(self, index): return {'name': 'FakeAPI'}
+
+    def query_devices(self, device=None, kind=None):
+        if device is None and kind is None: return [self._info(i) for i in range(len(self.devices))]
+        if device is None: device = -1 if self.default is None else self.default
+        if isinstance(device, str):
+            found = [i for i, d in enumerate(self.devices) if device.lower() in d[0].lower() and d[1]]
+            if not found: raise ValueError(f"No input device matching {device!r}")
+            device = found[0]
+        if not 0 <= device < len(self.devices): raise self.PortAudioError(f"Error querying device {device}")
+        if self.devices[device][1] < 1: raise ValueError(f"Not an input device: {self.devices[device][0]!r}")
+        return self._info(device)
+
+    def check_input_settings(self, device, channels, dtype, samplerate):
+        rates = self.devices[device][3]
+        if rates is not None and samplerate not in rates: raise self.PortAudioError('Invalid sample rate')
+
+    def rec(self, frames, samplerate, channels, dtype, device, blocking):
+        if self.broken: raise self.PortAudioError('Error opening InputStream: Device unavailable [PaErrorCode -9985]')
+        self.recorded = (device, samplerate)
+        return (0.5 * np.sin(2 * np.pi * 200 * np.arange(frames) / samplerate)).astype(dtype)[:, None]
+
+
+def mics(**kwargs):
+    "A machine with speakers, a USB microphone that records only at 44.1 or 48 kHz (the default) and a laptop microphone."
+    return FakeSoundDevice(('HDMI out', 0, 48000, None), ('USB mic', 1, 48000, (44100, 48000)),
+                           ('Laptop mic', 2, 44100, None), default=1, **kwargs)
+
+
+class _FailingImport:
+    "An import hook that makes `import sounddevice` raise `error`."
+    def __init__(self, error): self.error = error
+    def find_spec(self, name, path=None, target=None):
+        if name == 'sounddevice': raise self.error
+
+
+@pytest.fixture
+def sounddevice_as(monkeypatch):
+    "For one test, make `import sounddevice` give a fake, or raise an exception."
+    def use(fake):
+        monkeypatch.delitem(sys.modules, 'sounddevice', raising=False)
+        if isinstance(fake, BaseException): monkeypatch.setattr(sys, 'meta_path', [_FailingImport(fake), *sys.meta_path])
+        else: monkeypatch.setitem(sys.modules, 'sounddevice', fake)
+        return fake
+    return use
+
+
+def _cli(capsys, *argv):
+    "Exit code and stderr of `gvoice` run in this process."
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+MISSING = {'sounddevice': (ModuleNotFoundError("No module named 'sounddevice'"), 'pip install sounddevice'),
+           'PortAudio': (OSError('PortAudio library not found'), 'sudo apt-get install libportaudio2')}
+
+
+@pytest.mark.parametrize('what', sorted(MISSING))
+def test_missing_sounddevice_or_portaudio(what, sounddevice_as, model, capsys):
+    error, fix = MISSING[what]
+    sounddevice_as(error)
+    for call in (record_audio, input_devices):
+        with pytest.raises(MicrophoneError, match=fix): call()
+    for argv in (['--model', model], ['--list-devices']):
+        code, err = _cli(capsys, 'record', *argv)
+        assert code == 2 and err.startswith('gvoice record: ') and fix in err, err
+
+
+def test_console_script_without_portaudio_exits_2(tmp_path, model):
+    fake = tmp_path / 'fake'; fake.mkdir()
+    (fake / 'sounddevice.py').write_text("raise OSError('PortAudio library not found')\n")  # as sounddevice does
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(p for p in [str(fake), os.environ.get('PYTHONPATH')] if p)}
+    done = _gvoice('record', '--seconds', 2, '--model', model, env=env)
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith('gvoice record: sounddevice cannot load the PortAudio library') and 'libportaudio2' in last
+    assert 'Traceback' not in done.stderr and 'speak now' not in done.stderr and done.stdout == ''
+
+
+def test_no_input_device(sounddevice_as, model, capsys):
+    sounddevice_as(FakeSoundDevice(('HDMI out', 0, 48000, None), ('Speakers', 0, 44100, None)))
+    with pytest.raises(MicrophoneError, match='no input device') as e: record_audio(1.0)
+    assert '[0] HDMI out (0 in, 2 out)' in str(e.value) and '[1] Speakers' in str(e.value)  # what there is
+    assert len(input_devices()) == 0
+    code, err = _cli(capsys, 'record', '--model', model)
+    assert code == 2 and err.startswith('gvoice record: no input device'), err
+    assert main(['record', '--list-devices']) == 0
+    assert capsys.readouterr().out.strip() == 'no input devices (microphones) found'
+
+
+@pytest.mark.parametrize('device,words', [('yeti', "No input device matching 'yeti'"), (0, "Not an input device: 'HDMI out'"),
+                                          (9, 'Error querying device 9')])
+def test_unknown_device(device, words, sounddevice_as, model, capsys):
+    sd = sounddevice_as(mics())
+    with pytest.raises(MicrophoneError) as e: record_audio(1.0, device=device)
+    message = str(e.value)
+    assert f"device={device!r}" in message and words in message
+    assert '[1] USB mic' in message and '[2] Laptop mic' in message and 'HDMI' not in message.split('\n', 1)[1]
+    code, err = _cli(capsys, 'record', '--model', model, '--device', device)
+    assert code == 2 and err.startswith(f'gvoice record: device={device!r}'), err
+    assert sd.recorded is None
+
+
+def test_no_default_input_device(sounddevice_as):
+    sounddevice_as(FakeSoundDevice(('USB mic', 1, 48000, None)))
+    with pytest.raises(MicrophoneError, match='there is no default input device') as e: record_audio(1.0)
+    assert '[0] USB mic' in str(e.value)
+    assert record_audio(0.5, device=0).shape == (SR // 2,)
+
+
+@pytest.mark.parametrize('seconds', [0, -1, 0.01, 601, 1e9, math.nan, math.inf, True, '3', None])
+def test_bad_seconds_fail_before_touching_the_sound_system(seconds, sounddevice_as):
+    sounddevice_as(ModuleNotFoundError("No module named 'sounddevice'"))  # so that any attempt to record would say so
+    with pytest.raises(ValueError, match=re.escape(f'seconds={seconds!r}: must be between 0.1 and 600')) as e: record_audio(seconds)
+    assert not isinstance(e.value, MicrophoneError)
+
+
+@pytest.mark.parametrize('kwargs,words', [({'sr': 0}, 'sr=0'), ({'sr': 44100.5}, 'sr=44100.5'),
+                                          ({'device': 1.5}, 'device=1.5'), ({'device': True}, 'device=True')])
+def test_bad_rate_or_device_fail_before_touching_the_sound_system(kwargs, words, sounddevice_as):
+    sounddevice_as(ModuleNotFoundError("No module named 'sounddevice'"))
+    with pytest.raises(ValueError, match=re.escape(words)): record_audio(1.0, **kwargs)
+
+
+@pytest.mark.parametrize('argv,words', [(['--seconds', '0'], 'seconds=0.0'), (['--seconds', 'inf'], 'seconds=inf'),
+                                        (['--out', 'take.m4a'], 'unknown audio extension'),
+                                        (['--threshold', '1.5'], 'threshold=1.5')])
+def test_cli_refuses_bad_arguments_before_recording(argv, words, sounddevice_as, model, capsys):
+    sd = sounddevice_as(mics())
+    code, err = _cli(capsys, 'record', '--model', model, *argv)
+    assert code == 2 and err.startswith('gvoice record: ') and words in err, err
+    assert 'speak now' not in err and sd.recorded is None
+
+
+def test_cli_missing_model_fails_before_recording(sounddevice_as, tmp_path, capsys):
+    sd = sounddevice_as(mics())
+    code, err = _cli(capsys, 'record', '--model', tmp_path / 'nope.gvm')
+    assert code == 2 and 'nope.gvm' in err and sd.recorded is None
+
+
+def test_records_at_sr_when_the_device_can_and_resamples_when_not(sounddevice_as):
+    sd = sounddevice_as(mics())
+    y = record_audio(1.0)                            # the USB mic records only at 44.1 or 48 kHz
+    assert sd.recorded == (1, 48000)                 # its default rate
+    assert y.dtype == np.float32 and y.shape == (SR,)
+    assert abs(np.abs(np.fft.rfft(y)).argmax() - 200) <= 1   # the 200 Hz tone survives resampling
+    assert record_audio(1.0, sr=44100).shape == (44100,) and sd.recorded == (1, 44100)
+    assert record_audio(0.3, sr=22050, device='laptop').shape == (6615,) and sd.recorded == (2, 22050)
+    assert record_audio(1 / 3, sr=8000, device=1).shape == (2667,)   # resampled lengths are exact too
+
+
+def test_recording_failure_is_a_microphone_error(sounddevice_as, model, capsys):
+    sounddevice_as(mics(broken=True))
+    with pytest.raises(MicrophoneError, match="recording from 'USB mic' failed: .*Device unavailable"): record_audio(1.0)
+    code, err = _cli(capsys, 'record', '--model', model)
+    assert code == 2 and "gvoice record: recording from 'USB mic' failed" in err, err
+
+
+def test_input_devices_lists_inputs_and_the_default(sounddevice_as, capsys):
+    sounddevice_as(mics())
+    devices = input_devices()
+    assert list(devices.index) == [1, 2] and list(devices.name) == ['USB mic', 'Laptop mic']
+    assert list(devices.columns) == ['name', 'hostapi', 'channels', 'default_sr', 'default']
+    assert list(devices.default) == [True, False] and list(devices.default_sr) == [48000, 44100]
+    assert main(['record', '--list-devices']) == 0
+    out = capsys.readouterr().out
+    assert 'USB mic' in out and 'Laptop mic' in out and 'HDMI' not in out
+
+
+def test_cli_with_a_fake_microphone_prints_one_prediction(sounddevice_as, model, capsys, tmp_path):
+    sounddevice_as(mics())
+    assert main(['record', '--seconds', '1', '--model', str(model), '--device', '2', '--json', '--out', str(tmp_path / 'tone.wav')]) == 0
+    out, err = capsys.readouterr()
+    r = json.loads(out)
+    assert r['label'] == 'uncertain' and r['reason'], r                # a steady tone is not speech
+    assert r['source'] == str(tmp_path / 'tone.wav') and "from 'Laptop mic': speak now" in err
+    assert load_audio(tmp_path / 'tone.wav').shape == (SR,)
+
+
+def test_microphone_error_is_an_os_error():
+    assert issubclass(MicrophoneError, OSError) and not issubclass(MicrophoneError, ValueError)
