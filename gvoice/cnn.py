@@ -11,28 +11,11 @@ import keras
 import tensorflow as tf
 
 from .dense import KerasModel, TrainConfig
+from .features import pad_frames, patches
 from .models import register_model
 
 # %% auto #0
-__all__ = ['ARCHITECTURES', 'pad_frames', 'patches', 'compact_cnn', 's3_1d_cnn', 's3_2d_cnn', 's4_cnn', 'patch_dataset',
-           'PatchCNN']
-
-# %% ../nbs/12_cnn.ipynb #bc64d071
-def pad_frames(a:np.ndarray, # (n_mels, frames)
-               n:int, # frames wanted at least
-              ) -> np.ndarray:
-    "`a` padded at the end to at least `n` frames with its lowest value (silence)."
-    if a.shape[1] >= n: return a
-    return np.pad(a, ((0, 0), (0, n - a.shape[1])), constant_values=a.min() if a.size else -80.0)
-
-def patches(a:np.ndarray, # a spectrogram, (n_mels, frames)
-            size:int=100, # frames per patch
-            hop:int=50, # frames between patch starts
-           ) -> np.ndarray:
-    "Overlapping patches covering all of `a` (the last one ends with it): (n_patches, n_mels, size)."
-    a = pad_frames(np.asarray(a, dtype=np.float32), size)
-    starts = np.unique(np.r_[np.arange(0, a.shape[1] - size + 1, hop), a.shape[1] - size])
-    return np.lib.stride_tricks.sliding_window_view(a, size, axis=1)[:, starts].transpose(1, 0, 2)
+__all__ = ['ARCHITECTURES', 'compact_cnn', 's3_1d_cnn', 's3_2d_cnn', 's4_cnn', 'patch_dataset', 'PatchCNN']
 
 # %% ../nbs/12_cnn.ipynb #21f20a8c
 def _stem(shape:tuple, mean:np.ndarray, variance:np.ndarray):

@@ -28,7 +28,7 @@ from .pitch_formants import formant_features, pitch_features, voice_features
 # %% auto #0
 __all__ = ['PRESETS', 'FEATURE_SETS', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats', 'Preset', 'mfcc_stats',
            'mel128_means', 'FeatureSet', 'feature_set', 'default_cache_dir', 'file_features', 'Extraction', 'extract',
-           'preset', 'file_array', 'extract_arrays']
+           'preset', 'file_array', 'extract_arrays', 'pad_frames', 'patches']
 
 # %% ../nbs/06_features.ipynb #60f56088
 def cmvn(x:np.ndarray, # features × frames
@@ -364,3 +364,20 @@ def extract_arrays(manifest, # a manifest with a `path` column (or a list of pat
     ok = [i for i, (v, _) in enumerate(results) if v is not None]
     arrays = pd.Series([results[i][0] for i in ok], index=paths.index[ok], dtype=object, name=recipe.name)
     return Extraction(arrays, _failures(paths, results))
+
+# %% ../nbs/06_features.ipynb #47a30ff9
+def pad_frames(a:np.ndarray, # (n_mels, frames)
+               n:int, # frames wanted at least
+              ) -> np.ndarray:
+    "`a` padded at the end to at least `n` frames with its lowest value (silence)."
+    if a.shape[1] >= n: return a
+    return np.pad(a, ((0, 0), (0, n - a.shape[1])), constant_values=a.min() if a.size else -80.0)
+
+def patches(a:np.ndarray, # a spectrogram, (n_mels, frames)
+            size:int=100, # frames per patch
+            hop:int=50, # frames between patch starts
+           ) -> np.ndarray:
+    "Overlapping patches covering all of `a` (the last one ends with it): (n_patches, n_mels, size)."
+    a = pad_frames(np.asarray(a, dtype=np.float32), size)
+    starts = np.unique(np.r_[np.arange(0, a.shape[1] - size + 1, hop), a.shape[1] - size])
+    return np.lib.stride_tricks.sliding_window_view(a, size, axis=1)[:, starts].transpose(1, 0, 2)

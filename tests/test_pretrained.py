@@ -1,0 +1,76 @@
+"The model shipped inside the package: it loads in safe mode, refuses non-speech, answers on real speech, and data/README.md tells its provenance."
+import subprocess, sys, zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from gvoice.data import load_manifest, shared_data_dir
+from gvoice.gate import NON_SPEECH, non_speech
+from gvoice.predict import PRETRAINED, GenderPredictor
+from gvoice.synth import sample_speakers, synthesize_utterance
+from gvoice.train import CONDITIONS, provenance_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='module')
+def shipped():
+    return GenderPredictor.pretrained()
+
+
+def test_shipped_file_is_small_and_carries_its_provenance(shipped):
+    assert PRETRAINED.is_file() and PRETRAINED.stat().st_size < 5e6
+    info = shipped.model.info
+    training, metrics = info['training'], info['metrics']
+    assert training['recipe']['command'].startswith('gvoice train --pretrained')
+    assert {'librispeech', 'speechocean762', 'VCTK'} <= set(training['corpora'])
+    assert all(c['licence'] for c in training['corpora'].values())
+    assert set(metrics['per condition']) == set(CONDITIONS)
+    assert not set(training['training_speakers']) & set(training['heldout_speakers'])
+    corpora_with_audio = {k for k, c in training['corpora'].items() if 'feature rows' not in c}
+    assert set(metrics['per corpus, as recorded']) == corpora_with_audio      # every corpus has held-out speakers
+
+
+def test_data_readme_tells_the_shipped_models_provenance(shipped):
+    readme = (ROOT / 'data' / 'README.md').read_text(encoding='utf-8')
+    assert provenance_markdown(shipped.model.info) in readme, "data/README.md is out of date: paste provenance_markdown(GenderPredictor.pretrained().model.info)"
+
+
+@pytest.mark.parametrize('kind', NON_SPEECH)
+def test_non_speech_is_uncertain(shipped, kind):
+    for level in (-30, -6):
+        r = shipped.predict(non_speech(kind, duration=3.0, seed=4, peak_dbfs=level), 16000)
+        assert r.label == 'uncertain' and r.reason, (kind, level, r)
+
+
+def test_any_length_and_rate(shipped, tmp_path):
+    y, _ = synthesize_utterance(sample_speakers(2, seed=3)[1], 22050, seed=2, duration=3.0)
+    for seconds in (0.2, 0.6, 3.0):
+        r = shipped.predict(y[:int(seconds * 22050)], 22050)
+        assert r.label in ('female', 'male', 'uncertain')
+        if seconds < 0.3: assert r.label == 'uncertain' and 'speech' in r.reason
+    sf.write(tmp_path / 'x.wav', y, 22050)
+    assert shipped.predict_file(tmp_path / 'x.wav').speech_seconds > 1
+
+
+@pytest.mark.skipif(shared_data_dir('extra-speakers') is None, reason='../shared/data (real speech) is not here')
+def test_held_out_real_speakers_are_mostly_right_and_answered(shipped):
+    extra = shared_data_dir('extra-speakers')
+    clips = load_manifest(extra, 'extra-speakers')
+    held = set(shipped.model.info['training']['heldout_speakers'])
+    clips = clips[clips.speaker.isin(held)].groupby('speaker').head(2)
+    assert len(clips) >= 20
+    results = [shipped.predict_file(p) for p in clips.path]
+    answered = [(r.label, g) for r, g in zip(results, clips.gender) if r.label != 'uncertain']
+    assert len(answered) >= 0.7 * len(results)
+    assert np.mean([label == g for label, g in answered]) >= 0.9
+
+
+def test_a_wheel_ships_the_model(tmp_path):
+    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', str(tmp_path), str(ROOT)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    wheel = next(tmp_path.glob('gvoice-*.whl'))
+    assert 'gvoice/pretrained/gvoice-pretrained.gvm' in zipfile.ZipFile(wheel).namelist()
