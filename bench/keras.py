@@ -4,7 +4,8 @@
 
 Prints (not a test): seconds per training epoch on the LibriSpeech subset in ../shared/data (or on a synthetic
 corpus when it is absent: the output says which), and the median latency of predicting a 3 s clip after warm-up,
-feature extraction included (the target is under 30 ms on 2 CPU cores).
+feature extraction included (the target is under 30 ms on 2 CPU cores), for the Keras networks and for the CNN
+run by numpy.
 """
 import os, tempfile, time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -18,7 +19,9 @@ from gvoice.cnn import PatchCNN
 from gvoice.data import load_librispeech, shared_data_dir
 from gvoice.dense import DenseModel, TrainConfig
 from gvoice.features import extract, extract_arrays
+from gvoice.lite import LitePatchCNN
 from gvoice.synth import make_corpus
+from timing import median_ms
 
 def corpus():
     "The LibriSpeech subset when present, else a synthetic corpus; and its name."
@@ -35,14 +38,6 @@ def epoch_seconds(make, X, manifest) -> float:
     (t1, _), (t5, model) = fit_time(1), fit_time(5)
     return (t5 - t1) / 4, model
 
-def latency_ms(model, y:np.ndarray, sr:int, runs:int=50) -> float:
-    "Median milliseconds of `model.p_female_audio` on `y` (features included), after 5 warm-up calls."
-    for _ in range(5): model.p_female_audio(y, sr)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter(); model.p_female_audio(y, sr); times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
-
 def main():
     manifest, name = corpus()
     print(f"data: {name}; {os.cpu_count()} CPU cores; Keras {keras.__version__} on {keras.backend.backend()}")
@@ -55,7 +50,9 @@ def main():
         X = extract(manifest, features, n_jobs=2, progress=False).features if features != 'logmel64' else \
             list(extract_arrays(manifest, features, n_jobs=2, progress=False).features)
         per_epoch, model = epoch_seconds(make, X, manifest)
-        print(f"{label:46s} {per_epoch:12.2f} {latency_ms(model, y, 16000):13.1f}", flush=True)
+        print(f"{label:46s} {per_epoch:12.2f} {median_ms(lambda: model.p_female_audio(y, 16000)):13.1f}", flush=True)
+    lite = LitePatchCNN.from_patch_cnn(model)  # the last model: the CNN, run by numpy (notebook 15)
+    print(f"{'  the same CNN run by numpy (LitePatchCNN)':46s} {'':12s} {median_ms(lambda: lite.p_female_audio(y, 16000)):13.1f}")
 
 if __name__ == '__main__':
     main()

@@ -21,6 +21,7 @@ import soundfile as sf
 from gvoice.audio import load_audio
 from gvoice.data import load_librispeech, shared_data_dir
 from gvoice.synth import make_corpus
+from timing import median_ms
 
 LOAD = ("import time; t0 = time.perf_counter(); from gvoice.predict import GenderPredictor; t1 = time.perf_counter(); "
         "GenderPredictor.pretrained(); t2 = time.perf_counter(); print(t1 - t0, t2 - t1)")
@@ -39,15 +40,6 @@ def load_seconds(runs:int=3) -> tuple[float, float]:
     times = np.array([[float(v) for v in subprocess.run([sys.executable, '-c', LOAD], capture_output=True, text=True, check=True,
                                                          env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}).stdout.split()] for _ in range(runs)])
     return tuple(np.median(times, axis=0))
-
-
-def clip_ms(predictor, y:np.ndarray, sr:int, runs:int=50) -> float:
-    "Median milliseconds of `predictor.predict(y, sr)` after 5 warm-up calls."
-    for _ in range(5): predictor.predict(y, sr)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter(); predictor.predict(y, sr); times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
 
 
 def long_file(files:list, minutes:float, folder:Path) -> Path:
@@ -72,7 +64,7 @@ def main():
     t_import, t_load = load_seconds()
     print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 2 s)")
     y = load_audio(files[0], sr=16000)[:3 * 16000]
-    print(f"a 3 s clip: {clip_ms(predictor, y, 16000):.1f} ms per prediction (gate, features, model; target < 50 ms)")
+    print(f"a 3 s clip: {median_ms(lambda: predictor.predict(y, 16000)):.1f} ms per prediction (gate, features, model; target < 50 ms)")
     with tempfile.TemporaryDirectory() as d:
         path = long_file(files, args.minutes, Path(d))
         t0 = time.perf_counter(); r = predictor.predict_file(path); el = time.perf_counter() - t0

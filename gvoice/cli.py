@@ -128,7 +128,7 @@ def _train(args) -> int:
         _, scores = train_pretrained(shared, args.out, args.family, args.seed, args.jobs, progress=not args.quiet)
     elif not args.corpora: raise ValueError("name the corpora to train on (e.g. synth:data/synth), or use --pretrained")
     else: _, scores = train_model(args.corpora, args.out, args.family, args.copies, args.test, args.seed, args.epochs, args.features,
-                                  n_jobs=args.jobs, progress=not args.quiet)
+                                  lite=args.lite, n_jobs=args.jobs, progress=not args.quiet)
     print(f"held-out speakers ({scores.speaker.nunique()}), P(female) of {args.family}:\n{_report(scores)}\n\nsaved {args.out}")
     return 0
 
@@ -221,6 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--copies', type=int, default=2, help='augmented copies of each training clip (default 2)')
     t.add_argument('--test', type=float, default=0.2, help="fraction of every corpus's speakers held out (default 0.2)")
     t.add_argument('--epochs', type=int, help='Keras families: train exactly this many epochs (default: early stopping)')
+    t.add_argument('--lite', action='store_true', help='cnn family: save the numpy version, which loads without TensorFlow')
     t.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     t.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')
