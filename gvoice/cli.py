@@ -130,6 +130,10 @@ def _train(args) -> int:
     else: _, scores = train_model(args.corpora, args.out, args.family, args.copies, args.test, args.seed, args.epochs, args.features,
                                   lite=args.lite, n_jobs=args.jobs, progress=not args.quiet)
     print(f"held-out speakers ({scores.speaker.nunique()}), P(female) of {args.family}:\n{_report(scores)}\n\nsaved {args.out}")
+    if args.pretrained:
+        from gvoice.models import load_model
+        from gvoice.train import provenance_markdown
+        print(f"\nthe model card for data/README.md:\n\n{provenance_markdown(load_model(args.out).info)}")
     return 0
 
 def _evaluate(args) -> int:
