@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 import soxr
 
@@ -446,7 +447,6 @@ def _default_input(sd) -> int|None:
 
 def input_devices() -> pd.DataFrame:
     "The input devices PortAudio sees: index, name, host API, channels, default sample rate, and which is the default."
-    import pandas as pd
     sd = _sounddevice()
     default = _default_input(sd)
     rows = [dict(index=d['index'], name=d['name'], hostapi=sd.query_hostapis(d['hostapi'])['name'],

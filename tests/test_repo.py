@@ -71,3 +71,9 @@ def test_no_audio_or_arrays_committed():
         pytest.skip('not a git checkout')
     data = [f for f in tracked.splitlines() if Path(f).suffix.lower() in {'.wav', '.flac', '.mp3', '.ogg', '.npy', '.npz'}]
     assert not data, f'data committed: {data[:5]}'
+
+
+def test_slow_cells_are_skipped_by_nbdev_test():
+    "nbdev_test splits tst_flags on whitespace: 'slow|mic|download' would be one flag that no cell carries, and every slow cell would run."
+    from nbdev.config import get_config
+    assert {'slow', 'mic', 'download'} <= set(get_config().tst_flags.split())
