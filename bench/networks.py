@@ -1,8 +1,8 @@
 """Benchmark the Keras models of notebooks 10 and 12: training time per epoch, and the latency of one prediction.
 
-    python bench/keras.py
+    python bench/networks.py
 
-Prints (not a test): seconds per training epoch on the LibriSpeech subset in ../shared/data (or on a synthetic
+Prints (not a test): milliseconds per training epoch on the LibriSpeech subset in ../shared/data (or on a synthetic
 corpus when it is absent: the output says which), and the median latency of predicting a 3 s clip after warm-up,
 feature extraction included (the target is under 30 ms on 2 CPU cores), for the Keras networks and for the CNN
 run by numpy.
@@ -29,28 +29,30 @@ def corpus():
     if root is not None: return load_librispeech(root), 'LibriSpeech subset (125 readers, 127 clips, 26 min)'
     return make_corpus(Path(tempfile.mkdtemp()) / 'corpus', n_speakers=40, utterances_per_speaker=3, progress=False), 'synthetic corpus (40 speakers)'
 
-def epoch_seconds(make, X, manifest) -> float:
-    "Seconds per training epoch: (time of a 5-epoch fit - time of a 1-epoch fit) / 4, so that set-up and tracing cancel."
-    def fit_time(epochs):
-        model = make(TrainConfig(epochs=epochs, patience=epochs, batch_size=64, progress=False))
+def epoch_ms(make, X, manifest, epochs:int) -> tuple[float, object]:
+    """Milliseconds per training epoch: (time of an `epochs`-epoch fit - time of a 2-epoch fit) / (epochs - 2), so that
+    set-up and tracing cancel (after a 1-epoch warm-up fit, which pays the process's one-off TensorFlow costs); and the model."""
+    def fit_time(n):
+        model = make(TrainConfig(epochs=n, patience=n, batch_size=64, progress=False))
         t0 = time.perf_counter(); model.fit(X, manifest.gender, groups=manifest.speaker)
         return time.perf_counter() - t0, model
-    (t1, _), (t5, model) = fit_time(1), fit_time(5)
-    return (t5 - t1) / 4, model
+    fit_time(1)
+    (t2, _), (tn, model) = fit_time(2), fit_time(epochs)
+    return 1000 * (tn - t2) / (epochs - 2), model
 
 def main():
     manifest, name = corpus()
     print(f"data: {name}; {os.cpu_count()} CPU cores; Keras {keras.__version__} on {keras.backend.backend()}")
-    models = {'S2 dense (s2_mel128)': (lambda cfg: DenseModel('s2_mel128', train=cfg), 's2_mel128'),
-              'improved dense (s2_voice)': (lambda cfg: DenseModel('s2_voice', batchnorm=True, log_mel=True, train=cfg), 's2_voice'),
-              'compact CNN (logmel64, 16 patches per clip)': (lambda cfg: PatchCNN(patches_per_clip=16, train=cfg), 'logmel64')}
+    models = {'S2 dense (s2_mel128)': (lambda cfg: DenseModel('s2_mel128', train=cfg), 's2_mel128', 42),
+              'improved dense (s2_voice)': (lambda cfg: DenseModel('s2_voice', batchnorm=True, log_mel=True, train=cfg), 's2_voice', 42),
+              'compact CNN (logmel64, 16 patches per clip)': (lambda cfg: PatchCNN(patches_per_clip=16, train=cfg), 'logmel64', 12)}
     y = load_audio(manifest.path.iloc[0], sr=16000)[:3 * 16000]
-    print(f"{'model':46s} {'s per epoch':>12s} {'3 s clip, ms':>13s}")
-    for label, (make, features) in models.items():
+    print(f"{'model':46s} {'ms per epoch':>12s} {'3 s clip, ms':>13s}")
+    for label, (make, features, epochs) in models.items():
         X = extract(manifest, features, n_jobs=2, progress=False).features if features != 'logmel64' else \
             list(extract_arrays(manifest, features, n_jobs=2, progress=False).features)
-        per_epoch, model = epoch_seconds(make, X, manifest)
-        print(f"{label:46s} {per_epoch:12.2f} {median_ms(lambda: model.p_female_audio(y, 16000)):13.1f}", flush=True)
+        per_epoch, model = epoch_ms(make, X, manifest, epochs)
+        print(f"{label:46s} {per_epoch:12.0f} {median_ms(lambda: model.p_female_audio(y, 16000)):13.1f}", flush=True)
     lite = LitePatchCNN.from_patch_cnn(model)  # the last model: the CNN, run by numpy (notebook 15)
     print(f"{'  the same CNN run by numpy (LitePatchCNN)':46s} {'':12s} {median_ms(lambda: lite.p_female_audio(y, 16000)):13.1f}")
 
