@@ -12,22 +12,22 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from gvoice.audio import load_audio
 from gvoice.cnn import PatchCNN
 from gvoice.data import load_librispeech, shared_data_dir
 from gvoice.dense import DenseModel, TrainConfig
-from gvoice.features import extract, extract_arrays
 from gvoice.lite import LitePatchCNN
 from gvoice.synth import make_corpus
+from gvoice.train import model_inputs
 from timing import median_ms
 
 def corpus():
     "The LibriSpeech subset when present, else a synthetic corpus; and its name."
     root = shared_data_dir('librispeech-subset')
-    if root is not None: return load_librispeech(root), 'LibriSpeech subset (125 readers, 127 clips, 26 min)'
-    return make_corpus(Path(tempfile.mkdtemp()) / 'corpus', n_speakers=40, utterances_per_speaker=3, progress=False), 'synthetic corpus (40 speakers)'
+    if root is not None: manifest, name = load_librispeech(root), 'LibriSpeech subset'
+    else: manifest, name = make_corpus(Path(tempfile.mkdtemp()) / 'corpus', n_speakers=40, utterances_per_speaker=3, progress=False), 'synthetic corpus'
+    return manifest, f"{name} ({manifest.speaker.nunique()} speakers, {len(manifest)} clips, {manifest.duration.sum() / 60:.0f} min)"
 
 def epoch_ms(make, X, manifest, epochs:int) -> tuple[float, object]:
     """Milliseconds per training epoch: (time of an `epochs`-epoch fit - time of a 2-epoch fit) / (epochs - 2), so that
@@ -43,15 +43,14 @@ def epoch_ms(make, X, manifest, epochs:int) -> tuple[float, object]:
 def main():
     manifest, name = corpus()
     print(f"data: {name}; {os.cpu_count()} CPU cores; Keras {keras.__version__} on {keras.backend.backend()}")
-    models = {'S2 dense (s2_mel128)': (lambda cfg: DenseModel('s2_mel128', train=cfg), 's2_mel128', 42),
-              'improved dense (s2_voice)': (lambda cfg: DenseModel('s2_voice', batchnorm=True, log_mel=True, train=cfg), 's2_voice', 42),
-              'compact CNN (logmel64, 16 patches per clip)': (lambda cfg: PatchCNN(patches_per_clip=16, train=cfg), 'logmel64', 12)}
+    models = {'S2 dense (s2_mel128)': (lambda cfg: DenseModel('s2_mel128', train=cfg), 202),
+              'improved dense (s2_voice)': (lambda cfg: DenseModel('s2_voice', batchnorm=True, log_mel=True, train=cfg), 202),
+              'compact CNN (logmel64, 16 patches per clip)': (lambda cfg: PatchCNN(patches_per_clip=16, train=cfg), 12)}
     y = load_audio(manifest.path.iloc[0], sr=16000)[:3 * 16000]
     print(f"{'model':46s} {'ms per epoch':>12s} {'3 s clip, ms':>13s}")
-    for label, (make, features, epochs) in models.items():
-        X = extract(manifest, features, n_jobs=2, progress=False).features if features != 'logmel64' else \
-            list(extract_arrays(manifest, features, n_jobs=2, progress=False).features)
-        per_epoch, model = epoch_ms(make, X, manifest, epochs)
+    for label, (make, epochs) in models.items():
+        X, kept = model_inputs(make(None).features, manifest, n_jobs=2, progress=False)
+        per_epoch, model = epoch_ms(make, X, kept, epochs)
         print(f"{label:46s} {per_epoch:12.0f} {median_ms(lambda: model.p_female_audio(y, 16000)):13.1f}", flush=True)
     lite = LitePatchCNN.from_patch_cnn(model)  # the last model: the CNN, run by numpy (notebook 15)
     print(f"{'  the same CNN run by numpy (LitePatchCNN)':46s} {'':12s} {median_ms(lambda: lite.p_female_audio(y, 16000)):13.1f}")

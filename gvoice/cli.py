@@ -42,8 +42,8 @@ def audio_files(paths:list, # files and folders
     "The files named, and the audio files (by suffix) in the folders named, recursively, in order; each file once."
     out = {}  # resolved path -> the path as the user wrote it
     for p in map(Path, paths):
-        for f in sorted(f for f in p.rglob('*') if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file()) if p.is_dir() else [p]:
-            out.setdefault(f.resolve(), f)
+        found = sorted(f for f in p.rglob('*') if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file()) if p.is_dir() else [p]
+        for f in found: out.setdefault(f.resolve(), f)
     return list(out.values())
 
 def predict_files(predictor, # a gvoice.predict.GenderPredictor
