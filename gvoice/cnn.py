@@ -5,6 +5,8 @@
 # %% ../nbs/12_cnn.ipynb #c3915fe1
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import keras
@@ -30,12 +32,17 @@ def _conv_block(x, filters:int, kernel:int, i:int, batchnorm:bool=True):
     if batchnorm: x = keras.layers.BatchNormalization(name=f'bn{i}')(x)
     return keras.layers.MaxPooling2D(2, name=f'pool{i}')(keras.layers.ReLU(name=f'relu{i}')(x))
 
-def compact_cnn(shape:tuple, mean:np.ndarray, variance:np.ndarray) -> keras.Model:
-    "Ours: four conv-batchnorm-ReLU-pool blocks, global average pooling, one logit."
+def compact_cnn(shape:tuple, mean:np.ndarray, variance:np.ndarray,
+                pool:str='global', # average the last feature map over everything ('global') or over time only ('time')
+               ) -> keras.Model:
+    "Ours: four conv-batchnorm-ReLU-pool blocks, average pooling, one logit."
+    if pool not in ('global', 'time'): raise ValueError(f"pool must be 'global' or 'time', not {pool!r}")
     inputs, x = _stem(shape, mean, variance)
     for i, f in enumerate((16, 32, 64, 128)): x = _conv_block(x, f, 3, i)
-    x = keras.layers.Dropout(0.3)(keras.layers.GlobalAveragePooling2D(name='gap')(x))
-    return keras.Model(inputs, keras.layers.Dense(1, name='logit')(x), name='compact_cnn')
+    if pool == 'global': x = keras.layers.GlobalAveragePooling2D(name='gap')(x)
+    else: x = keras.layers.Flatten(name='bands')(keras.layers.AveragePooling2D((1, x.shape[2]), name='time_pool')(x))
+    x = keras.layers.Dropout(0.3)(x)
+    return keras.Model(inputs, keras.layers.Dense(1, name='logit')(x), name='compact_cnn' if pool == 'global' else 'compact_freq_cnn')
 
 def s3_1d_cnn(shape:tuple, mean:np.ndarray, variance:np.ndarray) -> keras.Model:
     "S3's 1D CNN: mel bands as channels of a sequence over time."
@@ -61,7 +68,7 @@ def s4_cnn(shape:tuple, mean:np.ndarray, variance:np.ndarray) -> keras.Model:
     "S4's block CNN: three 5×5 convolutions, flatten, dense 64."
     return _flatten_cnn(shape, mean, variance, (16, 32, 64), 5, 64, 0.5, 's4_cnn')
 
-ARCHITECTURES = {'compact': compact_cnn, 's3_1d': s3_1d_cnn, 's3_2d': s3_2d_cnn, 's4': s4_cnn}
+ARCHITECTURES = {'compact': compact_cnn, 'compact_freq': partial(compact_cnn, pool='time'), 's3_1d': s3_1d_cnn, 's3_2d': s3_2d_cnn, 's4': s4_cnn}
 
 # %% ../nbs/12_cnn.ipynb #59090559
 def _spec_augment(x:tf.Tensor, seed:tf.Tensor, freq_mask:int, time_mask:int, n_masks:int=2) -> tf.Tensor:

@@ -39,7 +39,7 @@ def _fold_batchnorm(kernel:np.ndarray, bias:np.ndarray, gamma, beta, mean, var, 
     s = gamma / np.sqrt(var + eps)
     return kernel * s, (bias - mean) * s + beta
 
-def numpy_ops(net, # a Keras network built from Input, Reshape (adding a channel), Normalization, Conv2D, Dense, BatchNormalization, ReLU, MaxPooling2D(2), GlobalAveragePooling2D, Dropout
+def numpy_ops(net, # a Keras network built from Input, Reshape (adding a channel), Normalization, Conv2D, Dense, BatchNormalization, ReLU, MaxPooling2D(2), GlobalAveragePooling2D, AveragePooling2D over all of time, Flatten, Dropout
              ) -> list[tuple[str, dict]]:
     "The network as a list of (operation, arrays) for `run_ops`, batch normalisation folded into the layer before it."
     ops = []
@@ -59,6 +59,8 @@ def numpy_ops(net, # a Keras network built from Input, Reshape (adding a channel
         elif kind == 'ReLU': ops.append(('relu', {}))
         elif kind == 'MaxPooling2D' and tuple(cfg['pool_size']) == (2, 2) and tuple(cfg['strides']) == (2, 2) and cfg['padding'] == 'valid': ops.append(('maxpool', {}))
         elif kind == 'GlobalAveragePooling2D': ops.append(('gap', {}))
+        elif kind == 'AveragePooling2D' and tuple(cfg['pool_size']) == (1, layer.input.shape[2]) and cfg['padding'] == 'valid': ops.append(('time_mean', {}))
+        elif kind == 'Flatten': ops.append(('flatten', {}))
         else: raise ValueError(f"layer {layer.name!r} ({kind}) has no numpy version here; the network cannot be run without Keras")
     return ops
 
@@ -68,7 +70,9 @@ _RUN = {'channel': lambda x, p: x[..., None],
         'dense': lambda x, p: x @ p['kernel'] + p['bias'],
         'relu': lambda x, p: np.maximum(x, 0),
         'maxpool': lambda x, p: max_pool2(x),
-        'gap': lambda x, p: x.mean(axis=(1, 2))}
+        'gap': lambda x, p: x.mean(axis=(1, 2)),
+        'time_mean': lambda x, p: x.mean(axis=2, keepdims=True),
+        'flatten': lambda x, p: x.reshape(len(x), -1)}
 
 def run_ops(ops:list, # from `numpy_ops`
             x:np.ndarray, # a batch of network inputs
