@@ -282,9 +282,15 @@ def _paths(manifest) -> pd.Series:
         return manifest['path'].astype(str)
     return pd.Series([str(p) for p in manifest], dtype=str)
 
-def _map_files(fn, paths:pd.Series, desc:str, n_jobs:int, backend:str|None, progress:bool) -> list[tuple]:
-    "`fn` over every file in parallel (joblib or Dask), each result (value, None) or (None, error message)."
+def _warm_up(recipe):
+    "Run `recipe` once here, on two seconds of a synthetic voiced tone, so that numba compiles librosa's kernels and writes its cache before worker processes all do it at once (two processes writing the same cache files can crash one: numba issue 10128)."
+    t = np.arange(2 * recipe.sr, dtype=np.float32) / recipe.sr
+    recipe(0.3 * np.sin(2 * np.pi * 150 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t)), recipe.sr)
+
+def _map_files(fn, paths:pd.Series, desc:str, n_jobs:int, backend:str|None, progress:bool, recipe) -> list[tuple]:
+    "`fn` over every file in parallel (joblib or Dask), each result (value, None) or (None, error message); `recipe` is warmed up first."
     if backend == 'dask': _require_dask_client()
+    elif n_jobs != 1: _warm_up(recipe)
     with parallel_config(backend=backend or 'loky', n_jobs=n_jobs):
         jobs = Parallel(return_as='generator')(delayed(_safely)(fn, p) for p in paths)
         return list(tqdm(jobs, total=len(paths), desc=desc, unit='file', disable=not progress))
@@ -309,7 +315,7 @@ def extract(manifest, # a manifest with a `path` column (or a list of paths)
     "Features of every file of `manifest`, cached by content and computed in parallel; failures are tabled, not raised."
     fs, paths = feature_set(fs), _paths(manifest)
     fn = partial(file_features, fs=fs, cache_dir=_cache_dir(cache_dir), augment=augment, copy=copy)
-    results = _map_files(fn, paths, f'features ({fs.name})', n_jobs, backend, progress)
+    results = _map_files(fn, paths, f'features ({fs.name})', n_jobs, backend, progress, fs)
     ok = [i for i, (v, _) in enumerate(results) if v is not None]
     features = pd.DataFrame([results[i][0].to_numpy() for i in ok], index=paths.index[ok],
                             columns=results[ok[0]][0].index if ok else None, dtype=np.float32)
@@ -360,7 +366,7 @@ def extract_arrays(manifest, # a manifest with a `path` column (or a list of pat
     "A preset's array for every file of `manifest` (a Series of arrays indexed like it), cached and in parallel; failures tabled."
     recipe, paths = preset(recipe), _paths(manifest)
     fn = partial(file_array, recipe=recipe, cache_dir=_cache_dir(cache_dir), augment=augment, copy=copy)
-    results = _map_files(fn, paths, f'arrays ({recipe.name})', n_jobs, backend, progress)
+    results = _map_files(fn, paths, f'arrays ({recipe.name})', n_jobs, backend, progress, recipe)
     ok = [i for i, (v, _) in enumerate(results) if v is not None]
     arrays = pd.Series([results[i][0] for i in ok], index=paths.index[ok], dtype=object, name=recipe.name)
     return Extraction(arrays, _failures(paths, results))

@@ -38,7 +38,7 @@ def test_ci_runs_the_readme_install_and_test_commands():
     install, tests = _readme_command('set-up'), _readme_command('test')
     assert 'pip install' in install and tests
     assert install.replace('pip install', 'pip install -q') in ci or install in ci
-    assert f'\n{tests}\n' in ci, tests
+    assert f'\n({tests})\n' in ci, tests   # in a subshell, so that `set -e` sees a failure of either command
 
 
 def test_library_is_generated_from_notebooks():
@@ -77,3 +77,12 @@ def test_slow_cells_are_skipped_by_nbdev_test():
     "nbdev_test splits tst_flags on whitespace: 'slow|mic|download' would be one flag that no cell carries, and every slow cell would run."
     from nbdev.config import get_config
     assert {'slow', 'mic', 'download'} <= set(get_config().tst_flags.split())
+
+
+def test_ci_stops_when_the_notebook_tests_fail():
+    "`.ci/run` must fail when nbdev_test fails: bash's `set -e` ignores a failure on the left of `&&`."
+    import subprocess
+    line = next(l for l in (ROOT / '.ci' / 'run').read_text().splitlines() if 'nbdev_test' in l and not l.lstrip().startswith('#'))
+    script = f'set -euo pipefail\nnbdev_test() {{ return 1; }}\npytest() {{ return 0; }}\n{line}\necho reached\n'
+    run = subprocess.run(['bash', '-c', script], capture_output=True, text=True)
+    assert run.returncode != 0 and 'reached' not in run.stdout, f'{line!r} lets a failing nbdev_test pass'
