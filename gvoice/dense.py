@@ -150,7 +150,10 @@ class KerasModel(VoiceModel):
 def net_to_bytes(net:keras.Model, # a Keras network
                 ) -> bytes:
     "The network (architecture and weights, not the optimizer) as the bytes of a native `.keras` file."
-    bare = keras.Model(net.inputs, net.outputs, name=net.name)  # the same layers and weights, never compiled: no optimizer state
+    # the same layers and weights, never compiled (no optimizer state); a single input is passed as itself, not as a
+    # list of one, or the reloaded network would warn on every call with a bare array
+    inputs = net.inputs[0] if len(net.inputs) == 1 else net.inputs
+    bare = keras.Model(inputs, net.outputs, name=net.name)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / 'net.keras'
         bare.save(path)
