@@ -5,8 +5,6 @@
 # %% ../nbs/11_augment.ipynb #aed4ae00
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -14,6 +12,7 @@ import librosa
 import scipy.signal
 
 from .audio import resample
+from .features import code_digest
 from .synth import add_noise
 
 # %% auto #0
@@ -45,8 +44,8 @@ class Augment:
 
     @property
     def key(self) -> str:
-        "A short name for these settings, for the cache."
-        return 'aug-' + hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        "A short name for these settings and the code that applies them, for the cache (see `gvoice.features.code_digest`)."
+        return 'aug-' + code_digest(type(self), params=asdict(self))[:12]
 
     def _maybe(self, setting, rng) -> bool:
         "Whether to apply a change this time: it is switched on, and a coin with probability `p` says so."

@@ -129,7 +129,8 @@ def _train(args) -> int:
         _, scores = train_pretrained(shared, args.out, args.family, args.seed, args.jobs, progress=not args.quiet)
     elif not args.corpora: raise ValueError("name the corpora to train on (e.g. synth:data/synth), or use --pretrained")
     else: _, scores = train_model(args.corpora, args.out, args.family, args.copies, args.test, args.seed, args.epochs, args.features,
-                                  lite=args.lite, n_jobs=args.jobs, progress=not args.quiet)
+                                  lite=args.lite, n_jobs=args.jobs, progress=not args.quiet,
+                                  exclude=tuple(args.exclude), terms=tuple(args.terms) if args.terms else None)
     print(f"held-out speakers ({scores.speaker.nunique()}), P(female) of {args.family}:\n{_report(scores)}\n\nsaved {args.out}")
     if args.pretrained:
         from gvoice.models import load_model
@@ -187,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     "The `gvoice` argument parser."
     from gvoice import __version__
     from gvoice.synth import LAYOUTS
-    from gvoice.train import FAMILIES, PRETRAINED_FAMILY
+    from gvoice.train import FAMILIES, PRETRAINED_FAMILY, TERMS
     p = argparse.ArgumentParser(prog='gvoice', description="Recognising a speaker's gender from their voice.")
     p.add_argument('--version', action='version', version=f'gvoice {__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -228,6 +229,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--epochs', type=int, help='Keras families: train exactly this many epochs (default: early stopping)')
     t.add_argument('--lite', action='store_true', help='cnn family: save the numpy version, which loads without TensorFlow')
     t.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
+    t.add_argument('--exclude', action='append', default=[], metavar='CORPUS', help="leave this corpus out (repeat for more), e.g. --exclude SpeechAccentArchive")
+    t.add_argument('--terms', action='append', choices=TERMS,
+                   help="train only on corpora whose licence allows it (repeat for more), e.g. --terms permissive")
     t.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')
     t.set_defaults(run=_train)

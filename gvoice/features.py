@@ -5,9 +5,12 @@
 # %% ../nbs/06_features.ipynb #9210f6b2
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
+import types
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,14 +24,13 @@ import librosa
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from . import __version__
 from .audio import AudioError, _frame_params, atomic_write, load_audio  # 25 ms / 10 ms frames by default
 from .pitch_formants import formant_features, pitch_features, voice_features
 
 # %% auto #0
-__all__ = ['PRESETS', 'FEATURE_SETS', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats', 'Preset', 'mfcc_stats',
-           'mel128_means', 'FeatureSet', 'feature_set', 'default_cache_dir', 'file_features', 'Extraction', 'extract',
-           'preset', 'file_array', 'extract_arrays', 'pad_frames', 'patches']
+__all__ = ['PRESETS', 'FEATURE_SETS', 'LIBRARIES', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats', 'Preset',
+           'mfcc_stats', 'mel128_means', 'FeatureSet', 'feature_set', 'code_digest', 'default_cache_dir',
+           'file_features', 'Extraction', 'extract', 'preset', 'file_array', 'extract_arrays', 'pad_frames', 'patches']
 
 # %% ../nbs/06_features.ipynb #60f56088
 def cmvn(x:np.ndarray, # features × frames
@@ -136,13 +138,8 @@ class Preset:
 
     @property
     def key(self) -> str:
-        "A digest of what determines the array (name, rate, function, gvoice version), for the cache."
+        "A digest of what determines the array (name, rate, the code it runs and the libraries it calls), for the cache."
         return _recipe_key(self.name, self.sr, [self.compute])
-
-def _recipe_key(name:str, sr:int, funcs) -> str:
-    "A short digest of a recipe: its name, sample rate, functions (and their bound parameters) and the gvoice version."
-    parts = [f'{getattr(p, "func", p).__module__}.{getattr(p, "func", p).__qualname__}{getattr(p, "keywords", "")}' for p in funcs]
-    return hashlib.sha256(json.dumps([name, sr, parts, __version__]).encode()).hexdigest()[:16]
 
 def _s0(y, sr): return mfcc(y, sr, n_mfcc=13, normalize=True).T
 def _s1(y, sr): return mfcc(y, sr, n_mfcc=12, n_mels=40, lifter=22, preemphasis=0.97, center=False)
@@ -201,7 +198,7 @@ class FeatureSet:
 
     @property
     def key(self) -> str:
-        "A digest of everything that determines the values: name, rate, functions and their parameters, gvoice version."
+        "A digest of everything that determines the values: name, rate, the code of its functions and their parameters, library versions."
         return _recipe_key(self.name, self.sr, self.parts)
 
 FEATURE_SETS = {fs.name: fs for fs in [
@@ -220,6 +217,76 @@ def feature_set(name:str|FeatureSet, # a name in FEATURE_SETS, or a FeatureSet
     if isinstance(name, FeatureSet): return name
     if name not in FEATURE_SETS: raise ValueError(f"unknown feature set {name!r}; choose one of {sorted(FEATURE_SETS)}")
     return FEATURE_SETS[name]
+
+# %% ../nbs/06_features.ipynb #d0bd1230
+LIBRARIES = ('numpy', 'scipy', 'librosa', 'soxr', 'soundfile', 'praat-parselmouth')  # their versions enter every recipe's key
+
+@functools.cache
+def _library_versions() -> tuple:
+    "(name, version) of each of `LIBRARIES` that is installed."
+    from importlib.metadata import PackageNotFoundError, version
+    def v(name):
+        try: return version(name)
+        except PackageNotFoundError: return None
+    return tuple((n, v(n)) for n in LIBRARIES)
+
+def _code_objects(code:types.CodeType):
+    "`code` and the code objects nested in it (inner functions, lambdas, comprehensions)."
+    yield code
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType): yield from _code_objects(c)
+
+@functools.lru_cache(maxsize=None)
+def _source(code:types.CodeType) -> str:
+    "The source text of a function's code, or (code typed where no source is kept) its bytecode, constants and names."
+    try: return inspect.getsource(code)
+    except (OSError, TypeError):
+        return repr([(c.co_code.hex(), [k for k in c.co_consts if not isinstance(k, types.CodeType)], c.co_names) for c in _code_objects(code)])
+
+def _is_constant(v) -> bool:
+    "Whether `v` is a plain value whose repr says all about it (numbers, strings, tuples of them)."
+    return v is None or isinstance(v, (bool, int, float, str, bytes)) or (isinstance(v, tuple) and all(map(_is_constant, v)))
+
+def _ours(obj, home:str) -> bool:
+    "Whether `obj` is defined in gvoice or in the module `home` (whose code then enters a key)."
+    module = getattr(obj, '__module__', None) or ''
+    return module == home or module == 'gvoice' or module.startswith('gvoice.')
+
+def _fingerprint(obj, home:str, seen:dict):
+    "Add to `seen` the source and parameters of `obj` and, transitively, of the gvoice (or `home`) functions and classes it uses."
+    if isinstance(obj, functools.partial):
+        seen[f'partial {id(obj)}'] = repr((obj.args, sorted(obj.keywords.items())))
+        return _fingerprint(obj.func, home, seen)
+    if isinstance(obj, type):
+        name = f'{obj.__module__}.{obj.__qualname__}'
+        if name in seen: return
+        seen[name] = 'class'
+        for member in vars(obj).values():
+            f = member.fget if isinstance(member, property) else getattr(member, '__func__', member)
+            if isinstance(f, types.FunctionType): _fingerprint(f, home, seen)
+        return
+    if not isinstance(obj, types.FunctionType): return
+    name = f'{obj.__module__}.{obj.__qualname__}'
+    if name in seen: return
+    seen[name] = repr((_source(obj.__code__), obj.__defaults__, sorted((obj.__kwdefaults__ or {}).items())))
+    names = sorted({n for c in _code_objects(obj.__code__) for n in c.co_names})
+    for n in names:
+        v = obj.__globals__.get(n)
+        if _is_constant(v): seen[f'{obj.__module__}.{n}'] = repr(v)
+        elif _ours(v, home): _fingerprint(v, home, seen)
+
+def code_digest(*objs, # functions, partial functions or classes
+                params=None, # anything else that determines the result, as JSON (e.g. an augmentation's settings)
+               ) -> str:
+    "A short digest of the code behind `objs`: their source, the gvoice functions they call, parameters, library versions."
+    seen = {}
+    for obj in objs: _fingerprint(obj, getattr(getattr(obj, 'func', obj), '__module__', ''), seen)
+    parts = sorted((k, v) for k, v in seen.items() if not k.startswith('partial ')) + sorted(v for k, v in seen.items() if k.startswith('partial '))
+    return hashlib.sha256(json.dumps([parts, params, _library_versions()], default=repr).encode()).hexdigest()[:16]
+
+def _recipe_key(name:str, sr:int, funcs) -> str:
+    "A recipe's key: its name and rate, and the code of its functions and of how audio is read (`_audio`)."
+    return code_digest(_audio, *funcs, params=[name, sr])
 
 # %% ../nbs/06_features.ipynb #b4c2817d
 def default_cache_dir() -> Path:

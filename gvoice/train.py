@@ -5,24 +5,27 @@
 # %% ../nbs/16_train.ipynb #70a30215
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from .augment import Augment
 from .data import GENDERS, LOADERS, assert_speaker_disjoint, load_dataset, load_librispeech, load_manifest
-from .features import FEATURE_SETS, extract, extract_arrays
+from .features import FEATURE_SETS, code_digest, extract, extract_arrays
 from .models import VoiceModel, fold_scores
 
 # %% auto #0
-__all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'PRETRAINED_FAMILY', 'FEATURE_BUDGET_MS', 'parse_corpus', 'load_corpora',
-           'heldout_split', 'Crop', 'model_inputs', 'training_inputs', 'make_family', 'fit_family', 'heldout_scores',
-           'calibration_error', 'summarize', 'shared_corpus_specs', 'load_mel128_rows', 'provenance', 'heldout_metrics',
-           'provenance_markdown', 'training_recipe', 'save_with_provenance', 'train_model', 'train_pretrained',
-           'evaluate_corpora']
+__all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'FEATURE_BUDGET_MS',
+           'parse_corpus', 'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'training_inputs', 'make_family',
+           'fit_family', 'heldout_scores', 'calibration_error', 'summarize', 'loco_folds', 'loco_scores',
+           'loco_summary', 'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'load_mel128_rows', 'provenance',
+           'heldout_metrics', 'provenance_markdown', 'training_recipe', 'save_with_provenance', 'train_model',
+           'train_pretrained', 'evaluate_corpora']
 
 # %% ../nbs/16_train.ipynb #977d1fc8
 def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or the path of a manifest CSV (or of a folder holding manifest.csv)
@@ -36,8 +39,9 @@ def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or th
                      "or give a manifest CSV (columns path, speaker, gender)")
 
 def load_corpora(specs:list, # corpus specs (see `parse_corpus`)
+                 exclude:tuple=(), # names of corpora (the `corpus` column) to leave out, e.g. ('SpeechAccentArchive',)
                 ) -> pd.DataFrame:
-    "One manifest of all the corpora named, with a `corpus` column."
+    "One manifest of all the corpora named, with a `corpus` column, less those in `exclude`."
     frames = []
     for spec in specs:
         name, path = parse_corpus(spec)
@@ -45,7 +49,9 @@ def load_corpora(specs:list, # corpus specs (see `parse_corpus`)
         frames.append(df.assign(corpus=df['corpus'] if 'corpus' in df else df.dataset))
     out = pd.concat(frames, ignore_index=True)
     if out.path.duplicated().any(): raise ValueError(f"{out.path.duplicated().sum()} files are named by more than one corpus spec, e.g. {out.path[out.path.duplicated()].iloc[0]}")
-    return out
+    unknown = sorted(set(exclude) - set(out.corpus))
+    if unknown: raise ValueError(f"cannot exclude {unknown}: no such corpus; the corpora are {sorted(out.corpus.unique())}")
+    return out[~out.corpus.isin(exclude)].reset_index(drop=True)
 
 # %% ../nbs/16_train.ipynb #71ea2291
 def heldout_split(manifest:pd.DataFrame, # clips with speaker, gender and corpus columns
@@ -75,8 +81,8 @@ class Crop:
 
     @property
     def key(self) -> str:
-        "A short name for the cache."
-        return f'crop-{self.seconds:g}s'
+        "A short name for the cache: the length, and a digest of the code that crops."
+        return f'crop-{self.seconds:g}s-' + code_digest(type(self))[:8]
 
     def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
         "The middle `seconds` of `y` (all of it when shorter)."
@@ -200,26 +206,97 @@ def _scores(d:pd.DataFrame, threshold:float) -> dict:
     "The report's numbers for one group of rows of `heldout_scores`."
     sure = np.maximum(d.p_female, 1 - d.p_female) >= threshold
     right = (d.p_female >= 0.5) == (d.gender == 'female')
+    recall = {g: right[d.gender == g].mean() if (d.gender == g).any() else np.nan for g in GENDERS}
+    strict = [(right & sure)[d.gender == g].mean() for g in GENDERS if (d.gender == g).any()]  # an 'uncertain' counts as a miss
     return {'speakers': d.speaker.nunique(), 'clips': len(d), **fold_scores(d.gender, d.p_female.to_numpy()),
             'ece': calibration_error(d.gender, d.p_female.to_numpy()), 'coverage': sure.mean(),
-            'accuracy answered': right[sure].mean() if sure.any() else np.nan}
+            'accuracy answered': right[sure].mean() if sure.any() else np.nan,
+            **{f'{g} recall': r for g, r in recall.items()}, 'strict balanced accuracy': float(np.mean(strict))}
 
 def summarize(scores:pd.DataFrame, # from `heldout_scores`
               by:list|str|None='condition', # columns to group by (None: all rows together)
               threshold:float=0.8, # the predictor's confidence threshold, for coverage
              ) -> pd.DataFrame:
-    "Accuracy, AUC, log loss, ECE, coverage at `threshold` and accuracy of the answers, per group."
+    "Accuracy, AUC, log loss, ECE, coverage at `threshold`, accuracy of the answers, each gender's recall and balanced accuracy with 'uncertain' as a miss, per group."
     if by is None: return pd.DataFrame([_scores(scores, threshold)], index=['all'])
     return pd.DataFrame({k: _scores(d, threshold) for k, d in scores.groupby(by, sort=False)}).T.rename_axis(by)
+
+# %% ../nbs/16_train.ipynb #f744d705
+def loco_folds(manifest:pd.DataFrame, # clips with corpus, speaker and gender columns
+               min_speakers:int=5, # a corpus with fewer speakers (or with one gender only) joins the fold 'other'
+              ) -> pd.Series:
+    "The test fold of each clip in leave-one-corpus-out: its corpus, or 'other' for the small corpora pooled together."
+    per = manifest.groupby('corpus').agg(speakers=('speaker', 'nunique'), genders=('gender', 'nunique'))
+    own = per.index[(per.speakers >= min_speakers) & (per.genders == len(GENDERS))]
+    folds = manifest.corpus.where(manifest.corpus.isin(own), 'other').rename('fold')
+    if folds.nunique() < 2: raise ValueError(f"leave-one-corpus-out needs two folds or more; the corpora give {sorted(folds.unique())}")
+    return folds
+
+def loco_scores(family:str, # a name in FAMILIES
+                speech:pd.DataFrame, # all clips: corpus, speaker, gender columns
+                folds:pd.Series|None=None, # test fold of each clip (None: `loco_folds(speech)`)
+                pool:pd.Series|None=None, # True for clips that may be trained on (None: all)
+                copies:int=2, # augmented copies of each training clip
+                conditions:dict=CONDITIONS, # name -> change applied to the test audio
+                epochs:int|None=None, # as in `make_family`
+                seed:int=0, # as in `make_family`
+                features:str|None=None, # as in `make_family`
+                n_jobs:int=1, # worker processes for features
+                progress:bool=True, # a progress bar over the folds
+               ) -> pd.DataFrame:
+    "P(female) of every clip under every condition, from a model of `family` trained on the other folds' clips of `pool`."
+    folds = loco_folds(speech) if folds is None else folds
+    pool = pd.Series(True, index=speech.index) if pool is None else pool
+    frames = []
+    for fold in tqdm(sorted(folds.unique()), desc=f'leave one corpus out ({family})', disable=not progress):
+        train = speech[(folds != fold) & pool].reset_index(drop=True)
+        if train.gender.nunique() < len(GENDERS): raise ValueError(f"without {fold!r}, the pool has clips of one gender only")
+        model = fit_family(family, train, copies, epochs, seed, features, n_jobs=n_jobs, progress=False)
+        test = speech[folds == fold].reset_index(drop=True)
+        frames.append(heldout_scores(model, test, conditions, n_jobs, progress=False).assign(fold=fold, family=family))
+    return pd.concat(frames, ignore_index=True)
+
+def loco_summary(scores:pd.DataFrame, # from `loco_scores` (one family, or several in a `family` column)
+                 threshold:float=0.8, # the predictor's confidence threshold
+                ) -> pd.DataFrame:
+    "`summarize` per family, condition and held-out fold, with the mean over folds (every corpus counts once) as fold 'mean over corpora'."
+    per = summarize(scores, ['family', 'condition', 'fold'], threshold).astype(float)
+    mean = per.groupby(level=['family', 'condition'], sort=False).mean().assign(fold='mean over corpora')
+    mean = mean.set_index('fold', append=True)
+    return pd.concat([per, mean]).sort_index(level=['family', 'condition'], sort_remaining=False)
 
 # %% ../nbs/16_train.ipynb #e4c6a516
 LICENCES = {'librispeech': 'LibriSpeech (Panayotov et al. 2015), CC BY 4.0', 'commonvoice-mel128': 'Common Voice audio CC0; features from the S2 repository, MIT',
             'synth': 'synthetic voices generated by gvoice (Apache-2.0)'}
 
+SHARED_CORPORA = ('librispeech-subset', 'extra-speakers', 'more-speakers')  # the folders of real speech in ../shared/data
+
 def shared_corpus_specs(shared:Path, # the shared data folder (`gvoice.data.shared_data_dir()`)
+                        folders:tuple=SHARED_CORPORA, # which of its folders
                        ) -> list[str]:
-    "The corpus specs of the real speech in `shared`: the LibriSpeech readers and the extra speakers."
-    return [f"librispeech:{shared / 'librispeech-subset'}", str(shared / 'extra-speakers' / 'manifest.csv')]
+    "The corpus specs of the real speech in `shared`: the LibriSpeech readers, then manifest folders (extra and more speakers)."
+    missing = [f for f in folders if not (Path(shared) / f).is_dir()]
+    if missing: raise FileNotFoundError(f"{shared}: no {', '.join(missing)} folder")
+    return [f"librispeech:{shared / f}" if f == 'librispeech-subset' else str(shared / f / 'manifest.csv') for f in folders]
+
+TERMS = ('permissive', 'share-alike', 'non-commercial', 'research only', 'unstated')  # what a licence allows a model trained on it, from freest
+
+def licence_terms(note:str, # a corpus's licence note, e.g. 'CC BY-NC-SA 4.0 (Kaggle release)'
+                 ) -> str:
+    "What a licence note implies for a model trained on the corpus: one of `TERMS`."
+    n = str(note).lower()
+    if 'research' in n: return 'research only'
+    if re.search(r'\b(nc|non-commercial|noncommercial)\b', n): return 'non-commercial'
+    if 'no licence' in n or 'no license' in n: return 'unstated'
+    if re.search(r'\bby-sa\b|share-?alike', n): return 'share-alike'
+    if re.search(r'cc by\b|cc0|public domain|apache|\bmit\b|permissive|synthetic', n): return 'permissive'
+    return 'unstated'
+
+def corpus_terms(speech:pd.DataFrame, # clips with corpus and dataset columns (and `license_note` from a manifest)
+                ) -> pd.Series:
+    "The licence terms (`licence_terms`) of each corpus, from its whole licence note."
+    note = lambda c: ' '.join(c.license_note.dropna().astype(str).unique()) if 'license_note' in c and c.license_note.notna().any() else LICENCES.get(c.dataset.iloc[0], '')
+    return pd.Series({name: licence_terms(note(c)) for name, c in speech.groupby('corpus')}, name='terms')
 
 def load_mel128_rows(folder:Path, # the commonvoice-mel128 folder: features.npy and labels.csv
                      valid:float=0.1, # fraction of rows of each gender kept out of training, drawn at random
@@ -253,10 +330,10 @@ def provenance(speech:pd.DataFrame, # all clips (train and test), with a corpus 
     corpora = {}
     for corpus, clips in speech.assign(split=split.to_numpy()).groupby('corpus'):
         counts = {f'{part} {g} speakers': int(clips[(clips.split == part) & (clips.gender == g)].speaker.nunique()) for part in ('train', 'test') for g in GENDERS}
-        corpora[corpus] = {'licence': _licence(clips), **counts, 'clips': len(clips), 'hours': round(float(clips.duration.sum()) / 3600, 3)}
+        corpora[corpus] = {'licence': _licence(clips), 'terms': corpus_terms(clips).iloc[0], **counts, 'clips': len(clips), 'hours': round(float(clips.duration.sum()) / 3600, 3)}
     if also is not None:
         for corpus, rows in also.groupby('corpus'):
-            corpora[corpus] = {'licence': LICENCES.get(corpus, 'see the corpus'), 'feature rows': len(rows),
+            corpora[corpus] = {'licence': LICENCES.get(corpus, 'see the corpus'), 'terms': licence_terms(LICENCES.get(corpus, '')), 'feature rows': len(rows),
                                **{f'{g} rows': int((rows.gender == g).sum()) for g in GENDERS}}
     return {'corpora': corpora, 'recipe': recipe, 'heldout_speakers': sorted(speech.speaker[split.to_numpy() == 'test'].unique())}
 
@@ -275,10 +352,12 @@ def provenance_markdown(info:dict, # a loaded model's `info` (training and metri
     "The model card of `data/README.md`: data and licences, recipe, and held-out results, from a model file's metadata."
     t, m = info['training'], info['metrics']
     lines = [f"Model family `{t['recipe']['family']}` on `{t['recipe']['features']}` features; trained with `{t['recipe']['command']}` "
-             f"(gvoice {info['gvoice_version']}, {info['created'][:10]}).", '', '| corpus | licence | training speakers F/M | held-out speakers F/M | clips | hours |', '|---|---|---|---|---|---|']
+             f"(gvoice {info['gvoice_version']}, {info['created'][:10]}).", '']
+    terms = any('terms' in c for c in t['corpora'].values())  # model files from before licence terms were recorded have none
+    lines += ['| corpus | licence | ' + ('terms | ' if terms else '') + 'training speakers F/M | held-out speakers F/M | clips | hours |', '|---|---|---|---|---|---' + ('|---' if terms else '') + '|']
     for name, c in t['corpora'].items():
-        if 'feature rows' in c: lines.append(f"| {name} | {c['licence']} | {c['female rows']:,}/{c['male rows']:,} feature rows (no speaker ids) | none | | |")
-        else: lines.append(f"| {name} | {c['licence']} | {c['train female speakers']}/{c['train male speakers']} | {c['test female speakers']}/{c['test male speakers']} | {c['clips']} | {c['hours']:.2f} |")
+        if 'feature rows' in c: lines.append(f"| {name} | {c['licence']} | " + (f"{c.get('terms', '')} | " if terms else '') + f"{c['female rows']:,}/{c['male rows']:,} feature rows (no speaker ids) | none | | |")
+        else: lines.append(f"| {name} | {c['licence']} | " + (f"{c.get('terms', '')} | " if terms else '') + f"{c['train female speakers']}/{c['train male speakers']} | {c['test female speakers']}/{c['test male speakers']} | {c['clips']} | {c['hours']:.2f} |")
     lines += ['', f"Held-out results ({len(t['heldout_speakers'])} speakers never heard in training; coverage and accuracy answered at confidence {m['threshold']}):", '',
               '| | speakers | clips | accuracy | AUC | log loss | ECE | coverage | accuracy answered |', '|---|---|---|---|---|---|---|---|---|']
     for group in ('all conditions', 'per condition', 'per corpus, as recorded'):
@@ -325,14 +404,20 @@ def train_model(specs:list, # corpus specs (see `parse_corpus`)
                 command:str|None=None, # how to repeat this, for the record (default: the `gvoice train` command line)
                 n_jobs:int=2, # worker processes for features
                 progress:bool=True, # progress bars
+                exclude:tuple=(), # corpora to leave out (see `load_corpora`)
+                terms:tuple|None=None, # keep only corpora whose licence terms are among these, e.g. ('permissive',) (see `licence_terms`)
                ) -> tuple[VoiceModel, pd.DataFrame]:
     "Train a model of `family` on the corpora with speakers of each held out, score it under every condition, and save it with provenance."
-    speech = load_corpora(specs)
+    speech = load_corpora(specs, exclude)
+    if terms is not None:
+        allowed = corpus_terms(speech).loc[lambda t: t.isin(terms)].index
+        if not len(allowed): raise ValueError(f"no corpus has licence terms among {terms}: {corpus_terms(speech).to_dict()}")
+        speech = speech[speech.corpus.isin(allowed)].reset_index(drop=True)
     split = heldout_split(speech, test, seed)
     model = fit_family(family, speech[split == 'train'].reset_index(drop=True), copies, epochs, seed, features, also, n_jobs, progress)
     if lite: model = _lite(model)
     scores = heldout_scores(model, speech[split == 'test'].reset_index(drop=True), n_jobs=n_jobs, progress=progress)
-    options = f"--family {family} --copies {copies} --test {test} --seed {seed}" + (f" --epochs {epochs}" if epochs else '') + (f" --features {features}" if features else '') + (' --lite' if lite else '')
+    options = f"--family {family} --copies {copies} --test {test} --seed {seed}" + (f" --epochs {epochs}" if epochs else '') + (f" --features {features}" if features else '') + (' --lite' if lite else '') + ''.join(f' --exclude {c}' for c in exclude) + ''.join(f' --terms {t}' for t in terms or ())
     recipe = training_recipe(family, model.features, copies, test, seed, epochs, command or f"gvoice train {' '.join(map(str, specs))} {options}")
     save_with_provenance(model, speech, split, scores, out, recipe, None if also is None else also[1])
     return model, scores
@@ -349,7 +434,7 @@ def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, 
     if family == 'dense_cv':
         cv_X, cv_rows, _, _ = load_mel128_rows(shared / 'commonvoice-mel128', seed=seed)
         also = (cv_X, cv_rows)
-    return train_model(shared_corpus_specs(shared), out, family, copies=2, test=0.2, seed=seed, also=also, lite=family == 'cnn',
+    return train_model(shared_corpus_specs(shared, ('librispeech-subset', 'extra-speakers')), out, family, copies=2, test=0.2, seed=seed, also=also, lite=family == 'cnn',
                        command=f'gvoice train --pretrained --family {family} --seed {seed}', n_jobs=n_jobs, progress=progress)
 
 # %% ../nbs/16_train.ipynb #5b8ba072

@@ -124,3 +124,35 @@ def test_dask_backend_on_a_local_cluster_matches_joblib(corpus):
 def test_dask_backend_without_a_client_says_how_to_start_one(corpus):
     with pytest.raises(RuntimeError, match='Client'):
         extract(corpus.path[:1], 'formants', backend='dask', cache_dir=None, progress=False)
+
+
+RECIPE_MODULE = '''
+import numpy as np
+from gvoice.features import FeatureSet
+
+def inner(y, n={n}):
+    return float(np.sum(np.abs(y[:n])))
+
+def part(y, sr):
+    return {{'first': inner(y)}}
+
+FS = FeatureSet('edited', 16000, (part,), 'a recipe whose inner default is edited')
+'''
+
+
+def test_editing_a_default_deep_inside_a_recipe_recomputes(corpus, tmp_path, monkeypatch):
+    "Change a default of a function the recipe calls (not the recipe itself) and reload: the cache must not serve the old values."
+    import importlib, sys
+    monkeypatch.syspath_prepend(str(tmp_path))
+    src = tmp_path / 'edited_recipe.py'
+    cache = tmp_path / 'cache'
+    values = []
+    for n in (100, 1000, 100):
+        src.write_text(RECIPE_MODULE.format(n=n))
+        sys.modules.pop('edited_recipe', None)
+        importlib.invalidate_caches()
+        mod = importlib.import_module('edited_recipe')
+        values.append(file_features(corpus.path[0], mod.FS, cache_dir=cache).iloc[0])
+    assert values[1] > values[0]  # the new default was computed, not served from the cache
+    assert values[2] == values[0]  # and going back to the old code finds the old entry
+    assert len(list(cache.rglob('*.npz'))) == 2
