@@ -29,8 +29,8 @@ from .pitch_formants import formant_features, pitch_features, voice_features
 
 # %% auto #0
 __all__ = ['PRESETS', 'FEATURE_SETS', 'LIBRARIES', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats', 'Preset',
-           'mfcc_stats', 'mel128_means', 'FeatureSet', 'feature_set', 'code_digest', 'default_cache_dir',
-           'file_features', 'Extraction', 'extract', 'preset', 'file_array', 'extract_arrays', 'pad_frames', 'patches']
+           'mfcc_stats', 'mel128_means', 'FeatureSet', 'feature_set', 'default_cache_dir', 'file_features',
+           'code_digest', 'Extraction', 'extract', 'preset', 'file_array', 'extract_arrays', 'pad_frames', 'patches']
 
 # %% ../nbs/06_features.ipynb #60f56088
 def cmvn(x:np.ndarray, # features × frames
@@ -218,17 +218,61 @@ def feature_set(name:str|FeatureSet, # a name in FEATURE_SETS, or a FeatureSet
     if name not in FEATURE_SETS: raise ValueError(f"unknown feature set {name!r}; choose one of {sorted(FEATURE_SETS)}")
     return FEATURE_SETS[name]
 
+# %% ../nbs/06_features.ipynb #b4c2817d
+def default_cache_dir() -> Path:
+    "Where features are cached: `$GVOICE_CACHE`, else `~/.cache/gvoice`."
+    return Path(os.environ.get('GVOICE_CACHE', Path.home() / '.cache' / 'gvoice')).expanduser()
+
+def _cache_path(cache_dir:Path, recipe, digest:str, suffix:str='.npz', variant:str='') -> Path:
+    "Where the output of `recipe` (a FeatureSet or Preset, optionally a `variant` of its input) for content `digest` lives."
+    return cache_dir / f'{recipe.name}-{recipe.key}' / variant / digest[:2] / f'{digest}{suffix}'
+
+def _read_source(path) -> tuple[object, str]:
+    "The bytes of an audio file as a file object that carries the file's name (for error messages), and their SHA-256."
+    import io
+    data = Path(path).read_bytes()
+    src = io.BytesIO(data); src.name = str(path)
+    return src, hashlib.sha256(data).hexdigest()
+
+def _variant(augment, copy:int) -> str:
+    "The cache's name for copy `copy` of a file under `augment` ('' for the file itself)."
+    return f'{augment.key}-{copy}' if augment is not None else ''
+
+def _audio(src, digest:str, sr:int, augment, copy:int) -> np.ndarray:
+    "The samples of `src` at `sr`, changed by `augment` with randomness drawn from `copy` and the file's digest."
+    y = load_audio(src, sr=sr)
+    return y if augment is None else augment(y, sr, np.random.default_rng([copy, int(digest[:12], 16)]))
+
+def file_features(path, # an audio file
+                  fs:FeatureSet|str='all', # the feature set
+                  cache_dir:Path|None=None, # feature cache (None: no cache)
+                  augment=None, # a function (y, sr, rng) -> y with a `key` attribute, applied to the audio first
+                  copy:int=0, # which augmented copy (seeds the augmentation's randomness with the file's digest)
+                 ) -> pd.Series:
+    "The feature vector of one file (or of an augmented copy of it), from the cache when its content was seen before."
+    fs = feature_set(fs)
+    src, digest = _read_source(path)
+    cached = _cache_path(Path(cache_dir), fs, digest, '.npz', _variant(augment, copy)) if cache_dir else None
+    if cached is not None and cached.exists():
+        with np.load(cached, allow_pickle=False) as z: return pd.Series(z['values'], index=z['names'], name=fs.name)
+    v = fs(_audio(src, digest, fs.sr, augment, copy), fs.sr)
+    if cached is not None:
+        with atomic_write(cached) as f: np.savez(f, values=v.to_numpy(np.float32), names=np.array(v.index, dtype=str))
+    return v
+
 # %% ../nbs/06_features.ipynb #d0bd1230
 LIBRARIES = ('numpy', 'scipy', 'librosa', 'soxr', 'soundfile', 'praat-parselmouth')  # their versions enter every recipe's key
 
-@functools.cache
+_READ = {}  # what this process has looked up once: library versions, and the source text of each code object (plain dicts, so that worker processes can receive functions that use them)
+
 def _library_versions() -> tuple:
-    "(name, version) of each of `LIBRARIES` that is installed."
+    "(name, version) of each of `LIBRARIES` (None where it is not installed)."
     from importlib.metadata import PackageNotFoundError, version
     def v(name):
         try: return version(name)
         except PackageNotFoundError: return None
-    return tuple((n, v(n)) for n in LIBRARIES)
+    if 'versions' not in _READ: _READ['versions'] = tuple((n, v(n)) for n in LIBRARIES)
+    return _READ['versions']
 
 def _code_objects(code:types.CodeType):
     "`code` and the code objects nested in it (inner functions, lambdas, comprehensions)."
@@ -236,12 +280,13 @@ def _code_objects(code:types.CodeType):
     for c in code.co_consts:
         if isinstance(c, types.CodeType): yield from _code_objects(c)
 
-@functools.lru_cache(maxsize=None)
 def _source(code:types.CodeType) -> str:
     "The source text of a function's code, or (code typed where no source is kept) its bytecode, constants and names."
-    try: return inspect.getsource(code)
-    except (OSError, TypeError):
-        return repr([(c.co_code.hex(), [k for k in c.co_consts if not isinstance(k, types.CodeType)], c.co_names) for c in _code_objects(code)])
+    if code not in _READ:
+        try: _READ[code] = inspect.getsource(code)
+        except (OSError, TypeError):
+            _READ[code] = repr([(c.co_code.hex(), [k for k in c.co_consts if not isinstance(k, types.CodeType)], c.co_names) for c in _code_objects(code)])
+    return _READ[code]
 
 def _is_constant(v) -> bool:
     "Whether `v` is a plain value whose repr says all about it (numbers, strings, tuples of them)."
@@ -287,48 +332,6 @@ def code_digest(*objs, # functions, partial functions or classes
 def _recipe_key(name:str, sr:int, funcs) -> str:
     "A recipe's key: its name and rate, and the code of its functions and of how audio is read (`_audio`)."
     return code_digest(_audio, *funcs, params=[name, sr])
-
-# %% ../nbs/06_features.ipynb #b4c2817d
-def default_cache_dir() -> Path:
-    "Where features are cached: `$GVOICE_CACHE`, else `~/.cache/gvoice`."
-    return Path(os.environ.get('GVOICE_CACHE', Path.home() / '.cache' / 'gvoice')).expanduser()
-
-def _cache_path(cache_dir:Path, recipe, digest:str, suffix:str='.npz', variant:str='') -> Path:
-    "Where the output of `recipe` (a FeatureSet or Preset, optionally a `variant` of its input) for content `digest` lives."
-    return cache_dir / f'{recipe.name}-{recipe.key}' / variant / digest[:2] / f'{digest}{suffix}'
-
-def _read_source(path) -> tuple[object, str]:
-    "The bytes of an audio file as a file object that carries the file's name (for error messages), and their SHA-256."
-    import io
-    data = Path(path).read_bytes()
-    src = io.BytesIO(data); src.name = str(path)
-    return src, hashlib.sha256(data).hexdigest()
-
-def _variant(augment, copy:int) -> str:
-    "The cache's name for copy `copy` of a file under `augment` ('' for the file itself)."
-    return f'{augment.key}-{copy}' if augment is not None else ''
-
-def _audio(src, digest:str, sr:int, augment, copy:int) -> np.ndarray:
-    "The samples of `src` at `sr`, changed by `augment` with randomness drawn from `copy` and the file's digest."
-    y = load_audio(src, sr=sr)
-    return y if augment is None else augment(y, sr, np.random.default_rng([copy, int(digest[:12], 16)]))
-
-def file_features(path, # an audio file
-                  fs:FeatureSet|str='all', # the feature set
-                  cache_dir:Path|None=None, # feature cache (None: no cache)
-                  augment=None, # a function (y, sr, rng) -> y with a `key` attribute, applied to the audio first
-                  copy:int=0, # which augmented copy (seeds the augmentation's randomness with the file's digest)
-                 ) -> pd.Series:
-    "The feature vector of one file (or of an augmented copy of it), from the cache when its content was seen before."
-    fs = feature_set(fs)
-    src, digest = _read_source(path)
-    cached = _cache_path(Path(cache_dir), fs, digest, '.npz', _variant(augment, copy)) if cache_dir else None
-    if cached is not None and cached.exists():
-        with np.load(cached, allow_pickle=False) as z: return pd.Series(z['values'], index=z['names'], name=fs.name)
-    v = fs(_audio(src, digest, fs.sr, augment, copy), fs.sr)
-    if cached is not None:
-        with atomic_write(cached) as f: np.savez(f, values=v.to_numpy(np.float32), names=np.array(v.index, dtype=str))
-    return v
 
 # %% ../nbs/06_features.ipynb #00468083
 @dataclass
