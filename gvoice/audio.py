@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 import pandas as pd
 import soundfile as sf
 import soxr
 
 # %% auto #0
-__all__ = ['MIN_SR', 'MAX_SR', 'MIN_RECORD_SECONDS', 'MAX_RECORD_SECONDS', 'AudioError', 'AudioInfo', 'audio_info', 'to_mono',
-           'resample', 'load_audio', 'stream_audio', 'atomic_write', 'save_audio', 'rms_dbfs', 'peak_normalize',
-           'rms_normalize', 'frame_rms_db', 'trim_silence', 'SpeechActivity', 'level_threshold', 'detect_speech',
-           'plot_speech_activity', 'MicrophoneError', 'input_devices', 'record_audio']
+__all__ = ['MIN_SR', 'MAX_SR', 'VAD_BAND_HZ', 'VAD_MAX_HZ', 'MIN_RECORD_SECONDS', 'MAX_RECORD_SECONDS', 'AudioError', 'AudioInfo',
+           'audio_info', 'to_mono', 'resample', 'load_audio', 'stream_audio', 'atomic_write', 'save_audio', 'rms_dbfs',
+           'peak_normalize', 'rms_normalize', 'frame_rms_db', 'trim_silence', 'SpeechActivity', 'level_threshold',
+           'band_power', 'band_snr_db', 'detect_speech', 'plot_speech_activity', 'MicrophoneError', 'input_devices',
+           'record_audio']
 
 # %% ../nbs/01_audio.ipynb #86ac6d3b
 class AudioError(ValueError):
@@ -336,7 +338,8 @@ class SpeechActivity:
     status: str  # 'speech', 'no_speech' or 'too_little_speech'
     reason: str  # why, in words ('' when status is 'speech')
     frame_db: np.ndarray  # frame RMS levels in dBFS
-    threshold_db: float  # level above which a frame counted as speech
+    frame_snr_db: np.ndarray  # how far each frame rises above the noise floor, band by band (see `band_snr_db`), dB
+    threshold_db: float  # band score above which a frame counted as speech, dB
 
     @property
     def ok(self) -> bool:
@@ -375,33 +378,73 @@ def _clean_mask(mask:np.ndarray, max_gap:int, min_run:int) -> np.ndarray:
         if b - a < min_run: mask[a:b] = False
     return mask
 
+# %% ../nbs/01_audio.ipynb #d2622828
+VAD_BAND_HZ = 250.0  # Hz: width of the bands the detector compares with their own noise floors
+VAD_MAX_HZ = 4000.0  # Hz: it listens up to here (a voice's harmonics and first formants; a telephone's band ends here too)
+
+def _band_edges(sr:int, n_fft:int, band_hz:float, fmax:float) -> np.ndarray:
+    "FFT-bin indices of the band edges 0, band_hz, 2·band_hz, ... up to min(fmax, sr/2)."
+    top = min(fmax, sr / 2)
+    return np.searchsorted(np.fft.rfftfreq(n_fft, 1 / sr), np.arange(0, top + 1e-6, band_hz)[:max(2, int(top // band_hz) + 1)])
+
+def band_power(y:np.ndarray, # mono samples
+               sr:int, # sample rate in Hz
+               frame_length:int|None=None, # samples per frame (default 25 ms)
+               hop_length:int|None=None, # samples between frames (default 10 ms)
+               band_hz:float=VAD_BAND_HZ, # width of each band, Hz
+               fmax:float=VAD_MAX_HZ, # the bands stop here (or at sr/2)
+              ) -> np.ndarray:
+    "Power of each Hann-windowed frame of `y` in bands `band_hz` wide from 0 Hz to `fmax`: (n_frames, n_bands)."
+    frame_length, hop_length = _frame_params(sr, frame_length, hop_length)
+    n_fft = 1 << int(np.ceil(np.log2(frame_length)))
+    edges = _band_edges(sr, n_fft, band_hz, fmax)
+    spec = scipy.fft.rfft(_frames(y, frame_length, hop_length) * np.hanning(frame_length).astype(np.float32), n_fft, axis=1)[:, :edges[-1]]
+    return np.add.reduceat(spec.real ** 2 + spec.imag ** 2, edges[:-1], axis=1).astype(np.float64)  # float32 FFT: 3x faster
+
+def band_snr_db(y:np.ndarray, # mono samples
+                sr:int, # sample rate in Hz
+                floor_dbfs:float=-55.0, # a band's floor is never below what white noise at this level leaves in it
+                frame_length:int|None=None, # samples per frame (default 25 ms)
+                hop_length:int|None=None, # samples between frames (default 10 ms)
+               ) -> np.ndarray:
+    "How far each frame rises above the recording's noise floor, band by band: 10·log10(mean over bands of power / floor), dB."
+    frame_length, hop_length = _frame_params(sr, frame_length, hop_length)
+    power = band_power(y, sr, frame_length, hop_length)
+    n_fft = 1 << int(np.ceil(np.log2(frame_length)))
+    bins = np.diff(_band_edges(sr, n_fft, VAD_BAND_HZ, VAD_MAX_HZ))
+    lowest = 10 ** (floor_dbfs / 10) * np.sum(np.hanning(frame_length) ** 2) * bins  # white noise at floor_dbfs, per band
+    floor = np.maximum(np.percentile(power, 10, axis=0), lowest)
+    return 10 * np.log10(np.maximum(np.mean(power / floor, axis=1), 1e-10))
+
 # %% ../nbs/01_audio.ipynb #fd61c506
 def detect_speech(y:np.ndarray, # mono samples
                   sr:int, # sample rate in Hz
                   min_speech:float=0.3, # seconds of speech below which status is 'too_little_speech'
-                  silence_dbfs:float=-55.0, # loudest frames below this level: silence
-                  min_range_db:float=10.0, # level changes smaller than this: steady sound, not speech
-                  threshold:float=0.3, # where between noise floor (0) and loud frames (1) the threshold sits
+                  silence_dbfs:float=-55.0, # loudest frames below this level (dBFS): silence; also the lowest band floor
+                  min_range_db:float=10.0, # band scores that vary less than this (dB): a steady sound, not speech
+                  threshold:float=0.3, # where between the score's floor (0) and its loud frames (1) the threshold sits
                   max_gap:float=0.2, # pauses up to this long (s) inside speech are bridged
                   min_segment:float=0.05, # segments shorter than this (s) are dropped
                   pad:float=0.05, # seconds added to both ends of each segment
                  ) -> SpeechActivity:
-    "Energy-based voice activity detection: speech segments of `y` and whether there is enough speech."
+    "Voice activity detection on band levels above their noise floors: speech segments of `y` and whether there is enough speech."
     frame, hop = _frame_params(sr, None, None)
     db = frame_rms_db(y, sr)
+    snr = band_snr_db(y, sr, floor_dbfs=silence_dbfs)
     duration = len(y) / sr
-    floor, loud, thr = level_threshold(db, threshold, lowest_floor=silence_dbfs)
+    loudest = float(np.percentile(db, 99))
+    floor, loud, thr = level_threshold(snr, threshold, lowest_floor=0.0)  # 0 dB: at the noise floor (digital silence is below it)
     def result(status, reason, segs=np.zeros((0, 2)), seconds=0.0):
-        return SpeechActivity(segs, seconds, duration, status, reason, db, thr)
-    if loud < silence_dbfs: return result('no_speech', f"silence: the loudest frames are at {loud:.0f} dBFS")
+        return SpeechActivity(segs, seconds, duration, status, reason, db, snr, thr)
+    if loudest < silence_dbfs: return result('no_speech', f"silence: the loudest frames are at {loudest:.0f} dBFS")
     if loud - floor < min_range_db:
-        return result('no_speech', f"a steady sound (level varies by only {loud - floor:.0f} dB): noise, hum or a tone, not speech")
-    mask = _clean_mask(db > thr, max_gap=int(max_gap * sr / hop), min_run=max(1, int(min_segment * sr / hop)))
+        return result('no_speech', f"a steady sound (its band levels vary by only {max(loud - floor, 0):.0f} dB): noise, hum or a tone, not speech")
+    mask = _clean_mask(snr > thr, max_gap=int(max_gap * sr / hop), min_run=max(1, int(min_segment * sr / hop)))
     core = (_runs(mask) * hop + (frame - hop) / 2) / sr  # each frame stands for the hop around its centre
     activity = result('speech', '', _pad_segments(core, pad, duration), float(np.sum(core[:, 1] - core[:, 0])))
     if activity.speech_seconds < min_speech:
         activity.status = 'too_little_speech'
-        activity.reason = f"only {activity.speech_seconds:.2f} s of speech (at least {min_speech} s needed)"
+        activity.reason = f"only {activity.speech_seconds:.2f} s of speech (at least {min_speech:g} s needed)"
     return activity
 
 # %% ../nbs/01_audio.ipynb #3deffe06
@@ -410,15 +453,16 @@ def plot_speech_activity(y:np.ndarray, # mono samples
                          activity:SpeechActivity|None=None, # the result of detect_speech (computed if None)
                          title:str='', # plot title
                         ):
-    "Waveform and frame levels of `y` with the detected speech shaded; returns the figure."
+    "Waveform and band score of `y` (see `band_snr_db`) with the threshold and the detected speech shaded; returns the figure."
     import matplotlib.pyplot as plt
     activity = activity or detect_speech(y, sr)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 3.5), sharex=True)
     ax1.plot(np.arange(len(y)) / sr, y, lw=0.5, color='0.3')
-    t = (np.arange(len(activity.frame_db)) * _frame_params(sr, None, None)[1] + _frame_params(sr, None, None)[0] / 2) / sr
-    ax2.plot(t, activity.frame_db, lw=1)
+    t = (np.arange(len(activity.frame_snr_db)) * _frame_params(sr, None, None)[1] + _frame_params(sr, None, None)[0] / 2) / sr
+    ax2.plot(t, activity.frame_snr_db, lw=1)
     ax2.axhline(activity.threshold_db, color='C3', ls='--', lw=1, label='threshold')
-    ax2.set_ylim(max(-100, activity.frame_db.min() - 5), 5); ax2.set_ylabel('dBFS'); ax2.set_xlabel('seconds')
+    ax2.set_ylim(max(-5, activity.frame_snr_db.min() - 2), activity.frame_snr_db.max() + 5)
+    ax2.set_ylabel('above floor (dB)'); ax2.set_xlabel('seconds')
     for ax in (ax1, ax2):
         for a, b in activity.segments: ax.axvspan(a, b, color='C2', alpha=0.2)
     ax2.legend(loc='lower right')

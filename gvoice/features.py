@@ -24,12 +24,13 @@ import librosa
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from .audio import AudioError, _frame_params, atomic_write, load_audio  # 25 ms / 10 ms frames by default
-from .pitch_formants import formant_features, pitch_features, voice_features
+from .audio import AudioError, _frame_params, atomic_write, load_audio, resample  # 25 ms / 10 ms frames by default
+from .pitch_formants import f0_statistics, formant_features, pitch_features, voice_features, yin_track
+from .encoder import speaker_embedding  # notebook 17: numpy only, its weights read on first use
 
 # %% auto #0
 __all__ = ['PRESETS', 'FEATURE_SETS', 'LIBRARIES', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats', 'Preset',
-           'mfcc_stats', 'mel128_means', 'FeatureSet', 'feature_set', 'default_cache_dir', 'file_features',
+           'mfcc_stats', 'mel128_means', 'f0_stats', 'FeatureSet', 'feature_set', 'default_cache_dir', 'file_features',
            'code_digest', 'Extraction', 'extract', 'preset', 'file_array', 'extract_arrays', 'pad_frames', 'patches']
 
 # %% ../nbs/06_features.ipynb #60f56088
@@ -180,6 +181,12 @@ def mel128_means(y:np.ndarray, # mono samples at 22,050 Hz
     "S2's 128 mean mel values as a named dict."
     return {f'mel{i:03d}': float(v) for i, v in enumerate(_s2(y, sr))}
 
+def f0_stats(y:np.ndarray, # mono samples
+             sr:int, # sample rate in Hz
+            ) -> dict[str, float]:
+    "F0 statistics (`gvoice.pitch_formants.f0_statistics`) of YIN run at 8 kHz: the F0 evidence alone, in milliseconds, without Praat."
+    return f0_statistics(yin_track(resample(y, sr, 8000), 8000))
+
 # %% ../nbs/06_features.ipynb #b33a02b1
 @dataclass(frozen=True)
 class FeatureSet:
@@ -209,7 +216,10 @@ FEATURE_SETS = {fs.name: fs for fs in [
     FeatureSet('spectral', 16000, (spectral_stats,), 'spectral statistics (S3), mean/min/max/std'),
     FeatureSet('s2_mel128', 22050, (mel128_means,), "S2's 128 mean mel values"),
     FeatureSet('s2_voice', 22050, (mel128_means, voice_features), "S2's 128 mean mel values + pitch and formants (notebook 10)"),
-    FeatureSet('all', 16000, (voice_features, mfcc_stats, spectral_stats), 'pitch + formants + mfcc_stats + spectral')]}
+    FeatureSet('all', 16000, (voice_features, mfcc_stats, spectral_stats), 'pitch + formants + mfcc_stats + spectral'),
+    FeatureSet('f0', 16000, (f0_stats,), 'F0 statistics of YIN at 8 kHz, without Praat (fast)'),
+    FeatureSet('ge2e', 16000, (speaker_embedding,), "a pretrained speaker encoder's 256-d embedding (notebook 17)"),
+    FeatureSet('ge2e_f0', 16000, (speaker_embedding, f0_stats), 'the speaker embedding and the F0 statistics')]}
 
 def feature_set(name:str|FeatureSet, # a name in FEATURE_SETS, or a FeatureSet
                ) -> FeatureSet:
@@ -310,13 +320,15 @@ def _fingerprint(obj, home:str, seen:dict):
             f = member.fget if isinstance(member, property) else getattr(member, '__func__', member)
             if isinstance(f, types.FunctionType): _fingerprint(f, home, seen)
         return
+    obj = getattr(obj, '__wrapped__', obj)  # a cached or decorated function: the function inside
     if not isinstance(obj, types.FunctionType): return
     name = f'{obj.__module__}.{obj.__qualname__}'
     if name in seen: return
     seen[name] = repr((_source(obj.__code__), obj.__defaults__, sorted((obj.__kwdefaults__ or {}).items())))
     names = sorted({n for c in _code_objects(obj.__code__) for n in c.co_names})
     for n in names:
-        v = obj.__globals__.get(n)
+        if n not in obj.__globals__: continue  # an attribute's name, a builtin or a local: not a global of the module
+        v = obj.__globals__[n]
         if _is_constant(v): seen[f'{obj.__module__}.{n}'] = repr(v)
         elif _ours(v, home): _fingerprint(v, home, seen)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import stream_audio
-from .gate import speech_gate
+from .gate import MIN_SPEECH, speech_gate
 from .models import VoiceModel, load_model
 
 # %% auto #0
@@ -63,7 +63,7 @@ class GenderPredictor:
 
     def __init__(self, model:VoiceModel, # a fitted model of the course
                  threshold:float=0.8, # least confidence max(P(female), P(male)) for a gender; below it: 'uncertain'
-                 min_speech:float=0.3, # seconds of speech needed to judge
+                 min_speech:float=MIN_SPEECH, # seconds of speech needed to judge (`gvoice.gate.MIN_SPEECH`)
                  window_seconds:float=30.0, # long audio is judged in windows of this length, read one at a time
                 ):
         if not 0.5 <= threshold < 1: raise ValueError(f"threshold={threshold}: must be in [0.5, 1)")
@@ -100,7 +100,8 @@ class GenderPredictor:
         "Gate each window, ask the model about those with speech, and combine their log-odds weighted by speech seconds."
         logits, speech, f0, voiced, reasons, duration, n = [], [], [], [], [], 0.0, 0
         for w in windows:
-            gate = speech_gate(w, sr, min_speech=min(self.min_speech, len(w) / sr))  # a short last window may still add speech
+            first = n == 0  # a whole short clip must hold the real minimum; a short last window of a long one may still add speech
+            gate = speech_gate(w, sr, min_speech=self.min_speech if first else min(self.min_speech, len(w) / sr))
             duration, n = duration + len(w) / sr, n + 1
             if gate.ok:
                 logits.append(_logit(self.model.p_female_audio(w, sr))); speech.append(gate.speech_seconds)
@@ -108,7 +109,7 @@ class GenderPredictor:
             elif gate.reason: reasons.append((gate.speech_seconds, gate.reason))
         total = float(sum(speech))
         if total < self.min_speech:
-            reason = max(reasons)[1] if reasons and not logits else f"only {total:.2f} s of speech (at least {self.min_speech} s needed)"
+            reason = max(reasons)[1] if reasons and not logits else f"only {total:.2f} s of speech (at least {self.min_speech:g} s needed)"
             return Prediction('uncertain', float('nan'), 0.0, total, float('nan'), reason, duration, n, source)
         p = float(1 / (1 + np.exp(-np.average(logits, weights=speech))))
         confidence = max(p, 1 - p)

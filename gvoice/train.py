@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .augment import Augment
 from .data import GENDERS, LOADERS, assert_speaker_disjoint, load_dataset, load_librispeech, load_manifest
 from .features import FEATURE_SETS, code_digest, extract, extract_arrays
-from .models import VoiceModel, fold_scores
+from .models import VoiceModel, _take, fold_scores
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'FEATURE_BUDGET_MS',
@@ -140,14 +140,14 @@ def _dense(default_features):
         return DenseModel(features or default_features, batchnorm=True, log_mel=True, train=_keras_train(epochs, seed, 256))
     return make
 
-def _classical(name):
+def _classical(name, default_features='all'):
     def make(features, epochs, seed):
         from gvoice.classical import CLASSICAL_MODELS
-        return CLASSICAL_MODELS[name](features or 'all')
+        return CLASSICAL_MODELS[name](features or default_features)
     return make
 
 FAMILIES = {'floor': _classical('f0_floor'), 'logreg': _classical('logreg'), 'svm': _classical('svm'),
-            'dense': _dense('s2_voice'), 'dense_cv': _dense('s2_mel128'), 'cnn': _cnn}
+            'dense': _dense('s2_voice'), 'dense_cv': _dense('s2_mel128'), 'cnn': _cnn, 'encoder': _classical('logreg', 'ge2e')}
 
 def make_family(name:str, # a name in FAMILIES
                 epochs:int|None=None, # Keras families: train this many epochs (None: up to 50, with early stopping)
@@ -242,18 +242,24 @@ def loco_scores(family:str, # a name in FAMILIES
                 seed:int=0, # as in `make_family`
                 features:str|None=None, # as in `make_family`
                 n_jobs:int=1, # worker processes for features
-                progress:bool=True, # a progress bar over the folds
+                progress:bool=True, # progress bars
                ) -> pd.DataFrame:
     "P(female) of every clip under every condition, from a model of `family` trained on the other folds' clips of `pool`."
     folds = loco_folds(speech) if folds is None else folds
     pool = pd.Series(True, index=speech.index) if pool is None else pool
+    fold_of, trainable = dict(zip(speech.path, folds)), set(speech.path[pool.to_numpy()])
+    make = lambda: make_family(family, epochs, seed, features)
+    X, rows = training_inputs(make().features, speech, copies, n_jobs=n_jobs, progress=progress)  # every input once, for all folds
+    tests = {name: model_inputs(make().features, speech, change, n_jobs=n_jobs, progress=progress) for name, change in conditions.items()}
     frames = []
     for fold in tqdm(sorted(folds.unique()), desc=f'leave one corpus out ({family})', disable=not progress):
-        train = speech[(folds != fold) & pool].reset_index(drop=True)
-        if train.gender.nunique() < len(GENDERS): raise ValueError(f"without {fold!r}, the pool has clips of one gender only")
-        model = fit_family(family, train, copies, epochs, seed, features, n_jobs=n_jobs, progress=False)
-        test = speech[folds == fold].reset_index(drop=True)
-        frames.append(heldout_scores(model, test, conditions, n_jobs, progress=False).assign(fold=fold, family=family))
+        train = np.flatnonzero(rows.path.map(fold_of).ne(fold) & rows.path.isin(trainable))
+        if rows.gender.iloc[train].nunique() < len(GENDERS): raise ValueError(f"without {fold!r}, the pool has clips of one gender only")
+        model = make().fit(_take(X, train), rows.gender.iloc[train], groups=rows.speaker.iloc[train])
+        for name, (X_c, kept) in tests.items():
+            test = np.flatnonzero(kept.path.map(fold_of).eq(fold))
+            frames.append(kept.iloc[test][['path', 'speaker', 'gender', 'corpus']].assign(
+                condition=name, p_female=model.p_female(_take(X_c, test)), fold=fold, family=family))
     return pd.concat(frames, ignore_index=True)
 
 def loco_summary(scores:pd.DataFrame, # from `loco_scores` (one family, or several in a `family` column)

@@ -227,3 +227,32 @@ def test_vad_finds_synthetic_speech_between_silences():
         assert act.segments[0, 0] == pytest.approx(start, abs=0.1), (seed, truth.phones)
         assert act.segments[-1, 1] == pytest.approx(end, abs=0.1), (seed, truth.phones)
         assert act.speech_seconds <= end - start + 0.05
+
+
+def test_vad_ignores_what_is_not_sound_offset_rumble_hum():
+    "A DC offset, rumble or hum louder than the voice leaves the segments where they are (issue 14: real recordings have them)."
+    from gvoice.synth import sample_speakers, synthesize_utterance
+    for seed, speaker in enumerate(sample_speakers(4, seed=5)):
+        y, _ = synthesize_utterance(speaker, sr=SR, seed=seed)
+        y = np.concatenate([np.zeros(SR // 2, np.float32), y, np.zeros(SR // 2, np.float32)])
+        y = y + (np.random.default_rng(seed).standard_normal(len(y)) * 1e-4).astype(np.float32)  # a quiet room
+        clean = detect_speech(y, SR)
+        rms = np.sqrt(np.mean(y ** 2))
+        t = np.arange(len(y)) / SR
+        for name, extra in {'DC offset': np.full(len(y), 3 * rms), 'rumble at 20 Hz': 3 * rms * np.sin(2 * np.pi * 20 * t),
+                            'hum at 50 Hz': 2 * rms * sum(np.sin(2 * np.pi * 50 * k * t) / k for k in range(1, 6))}.items():
+            act = detect_speech((y + extra).astype(np.float32), SR)
+            assert act.status == 'speech', (seed, name, act.reason)
+            assert act.speech_seconds == pytest.approx(clean.speech_seconds, rel=0.15), (seed, name)
+            assert act.segments[0, 0] == pytest.approx(clean.segments[0, 0], abs=0.1), (seed, name)
+
+
+def test_band_snr_of_steady_sounds_barely_moves():
+    from gvoice.audio import band_snr_db
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * SR) / SR
+    for y in (0.1 * rng.standard_normal(3 * SR), 0.3 * np.sin(2 * np.pi * 440 * t), np.full(3 * SR, 0.2),
+              0.3 * np.sin(2 * np.pi * np.cumsum(900 + 400 * np.sin(2 * np.pi * 0.5 * t)) / SR)):
+        s = band_snr_db(y.astype(np.float32), SR)
+        assert np.percentile(s, 99) - np.percentile(s, 10) < 10
+        assert detect_speech(y.astype(np.float32), SR).status == 'no_speech'

@@ -1,5 +1,6 @@
-"""gvoice.gate: every kind of non-speech is rejected at many seeds, levels and noise levels; speech of every sort passes;
-real speech of ../shared/data (almost) never fails; any length works, in bounded memory."""
+"""gvoice.gate: every kind of non-speech is rejected at many seeds, levels and noise levels; speech of every sort passes
+(shouted, raised, telephone, over a DC offset or hum, single spoken digits); real speech of ../shared/data is not turned
+away (issue 14); any length works, in bounded memory."""
 import shutil
 import subprocess
 import time
@@ -12,7 +13,8 @@ from scipy import signal
 
 from gvoice.audio import detect_speech, load_audio, resample
 from gvoice.data import load_librispeech, shared_data_dir
-from gvoice.gate import NON_SPEECH, Gate, non_speech, speech_gate
+from gvoice.data import load_manifest
+from gvoice.gate import MIN_SPEECH, NON_SPEECH, Gate, non_speech, speech_gate
 from gvoice.synth import add_noise, make_corpus, sample_speakers, synthesize_utterance
 
 SR = 16000
@@ -133,12 +135,48 @@ def speech_piece(seconds, seed):
 def test_too_little_speech(seed):
     short, enough = speech_gate(speech_piece(0.2, seed), SR), speech_gate(speech_piece(0.6, seed), SR)
     assert short.status == 'too_little_speech' and short.reason.startswith('only 0.')
+    assert f'at least {MIN_SPEECH:g} s of speech needed' in short.reason  # the message states the real requirement
     assert 0.1 < short.speech_seconds < 0.3 and np.isnan(short.f0_median_hz)
     assert enough.status == 'speech', (enough.reason, enough.measures)
     assert speech_gate(speech_piece(0.6, seed), SR, min_speech=1.0).status == 'too_little_speech'
 
 
 ESPEAK = shutil.which('espeak-ng')
+
+
+def espeak(tmp_path, text, *args):
+    "espeak-ng saying `text` (extra command-line `args`), at 16 kHz."
+    subprocess.run([ESPEAK, *args, '-w', str(tmp_path / 'x.wav'), text], check=True, capture_output=True)
+    return load_audio(tmp_path / 'x.wav', sr=SR)
+
+
+@pytest.mark.skipif(ESPEAK is None, reason='espeak-ng is not installed')
+@pytest.mark.parametrize('voice', ['en', 'en+f3', 'en+m3', 'en-us+f4'])
+def test_espeak_acted_and_degraded_speech_passes(tmp_path, voice):
+    "What real recordings do to a voice (issue 14): shouted and clipped, raised pitch, a phone's band, an offset, hum, rumble."
+    text = 'Stop it right now, I told you I will not do it again!'
+    y = espeak(tmp_path, text, '-v', voice)
+    shouted = espeak(tmp_path, text, '-v', voice, '-a', '200', '-p', '80', '-s', '200')
+    shouted = np.clip(shouted / np.abs(shouted).max() * 3, -1, 1)  # clipped, as shouting into a phone is
+    t = np.arange(len(y)) / SR
+    rms = float(np.sqrt(np.mean(y ** 2)))
+    cases = {'shouted, clipped': (shouted, SR), 'raised pitch': (espeak(tmp_path, text, '-v', voice, '-p', '99'), SR),
+             'telephone': (telephone(y), 8000), 'telephone, noise 10 dB': (telephone(with_noise(y, 10, 1)), 8000),
+             'DC offset 3x the speech': (y + 3 * rms, SR), 'hum 50 Hz at the speech level': (y + rms * np.sin(2 * np.pi * 50 * t), SR),
+             'rumble 20 Hz, 3x the speech': (y + 3 * rms * np.sin(2 * np.pi * 20 * t), SR)}
+    for case, (yy, sr) in cases.items():
+        g = speech_gate(np.asarray(yy, np.float32), sr)
+        assert g.status == 'speech', (voice, case, g.reason, g.measures)
+
+
+@pytest.mark.skipif(ESPEAK is None, reason='espeak-ng is not installed')
+def test_spoken_digits_get_an_answer(tmp_path):
+    "Single spoken digits (0.5-0.9 s files) are judged, but for the shortest, which measure like a 0.2 s blip (notebook 13)."
+    gates = {(voice, word): speech_gate(espeak(tmp_path, word, '-v', voice), SR)
+             for voice in ('en', 'en+f3', 'en+m3', 'en-us') for word in 'zero one two three four five six seven eight nine'.split()}
+    short = {k: g.speech_seconds for k, g in gates.items() if g.status != 'speech'}
+    assert all(g.status in ('speech', 'too_little_speech') for g in gates.values())
+    assert len(short) <= 2 and all(s > 0.2 for s in short.values()), short
 
 
 @pytest.mark.skipif(ESPEAK is None, reason='espeak-ng is not installed')
@@ -214,25 +252,38 @@ def test_a_few_milliseconds_per_clip():
 # ---------------------------------------------------------------- real speech
 
 def real_files():
-    libri, extra = shared_data_dir('librispeech-subset'), shared_data_dir('extra-speakers')
-    if libri is None or extra is None:
-        pytest.skip('real speech (../shared/data/librispeech-subset and extra-speakers) is not on this machine')
-    manifest = pd.read_csv(extra / 'manifest.csv')
-    return list(load_librispeech(libri).path) + [str(extra / p) for p in manifest.path]
+    folders = [shared_data_dir(n) for n in ('librispeech-subset', 'extra-speakers', 'more-speakers')]
+    if any(f is None for f in folders):
+        pytest.skip('real speech (../shared/data: librispeech-subset, extra-speakers, more-speakers) is not on this machine')
+    return list(load_librispeech(folders[0]).path) + list(load_manifest(folders[1]).path) + list(load_manifest(folders[2]).path)
 
 
-def test_real_speech_is_almost_never_rejected():
+# Issue 14's goal is that no real speech file is turned away. Where it stands (bench/gate_real.py, notebook 13): about a
+# dozen of 2,506 are, mostly Azerbaijani digits the pitch rules reject. Four were examined in spectrograms: two VoxCeleb
+# interviews under louder music (abigail_breslin_1, adam_beach_2), a digit in creaky voice (8_31_4) and an Urdu clip
+# holding only a breath in noise (SM23_F2_S08).
+MAX_TURNED_AWAY = 0.005  # share of the 2,506 real files the gate may call non-speech (it was 11 % before issue 14)
+
+
+def gate_status(path):
+    g = speech_gate(load_audio(path, sr=SR), SR)
+    return g.status, g.reason, g.speech_seconds
+
+
+def test_real_speech_is_not_turned_away():
+    "Issue 14: real speech files are (almost) never called non-speech; the known hard ones among those that are."
+    from joblib import Parallel, delayed
     files = real_files()
-    rejected = {}
-    for path in files:
-        g = speech_gate(load_audio(path, sr=SR), SR)
-        if not g.ok: rejected[path] = g.reason
-    assert len(files) > 900
-    assert len(rejected) / len(files) < 0.01, rejected
+    results = Parallel(n_jobs=2, batch_size=16)(delayed(gate_status)(p) for p in files)
+    away = {p.rsplit('/', 1)[-1]: r for p, (status, r, _) in zip(files, results) if status == 'no_speech'}
+    short = {p.rsplit('/', 1)[-1]: s for p, (status, _, s) in zip(files, results) if status == 'too_little_speech'}
+    assert len(files) > 2400
+    assert len(away) / len(files) < MAX_TURNED_AWAY, away
+    assert all(s >= 0.2 for s in short.values()) and len(short) <= 5, short  # single syllables of 0.21-0.22 s at most
 
 
 def test_random_windows_of_real_speech():
-    files = real_files()
+    files = [f for f in real_files() if '/more-speakers/' not in f]  # read speech (LibriSpeech subset, extra-speakers)
     rng = np.random.default_rng(1)
     rejected_by_pitch, judged = [], 0
     for path in rng.choice(files, 300, replace=False):

@@ -1,0 +1,66 @@
+"""How fast the numpy GE2E speaker encoder is: loading it, and embedding 1 s, 3 s and 10 s of speech.
+
+    python bench/encoder.py [--runs 30]
+
+A benchmark, not a test: it prints figures and asserts nothing. It prints the median and the fastest of the timed calls: on a
+machine shared with other work the median moves from run to run, the fastest much less. Targets (issue "a pretrained speaker encoder"), on 2 CPU cores:
+`SpeakerEncoder.load()` under 0.3 s, a 3 s clip well under 20 ms after warm-up (mel frames, three LSTM layers, averaging; the
+audio is at 16 kHz already, so nothing is resampled). The speech is real where ../shared/data is present (the output says which),
+else synthetic. Notebook 17 shows this script's output.
+"""
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gvoice.audio import load_audio
+from gvoice.data import load_librispeech, shared_data_dir
+from gvoice.synth import sample_speakers, synthesize_utterance
+
+LOAD = ("import time; t0 = time.perf_counter(); from gvoice.encoder import SpeakerEncoder; t1 = time.perf_counter(); "
+        "SpeakerEncoder.load(); t2 = time.perf_counter(); print(t1 - t0, t2 - t1)")
+
+
+def speech(seconds:float=10.0) -> tuple[np.ndarray, str]:
+    "`seconds` of speech at 16 kHz: a LibriSpeech clip when present, else a synthetic voice; and what it is."
+    root = shared_data_dir('librispeech-subset')
+    if root is not None:
+        libri = load_librispeech(root)
+        path = libri.path[libri.duration >= seconds].iloc[0]
+        return load_audio(path, sr=16000)[:int(seconds * 16000)], f'LibriSpeech subset (real speech): {Path(path).name}'
+    y, _ = synthesize_utterance(sample_speakers(1, seed=0)[0], seed=0, duration=seconds + 0.5)
+    return y[:int(seconds * 16000)], 'a synthetic voice (gvoice.synth)'
+
+
+def load_seconds(runs:int=3) -> tuple[float, float]:
+    "Median seconds, in fresh processes, to import gvoice.encoder and to run SpeakerEncoder.load()."
+    times = np.array([[float(v) for v in subprocess.run([sys.executable, '-c', LOAD], capture_output=True, text=True,
+                                                          check=True).stdout.split()] for _ in range(runs)])
+    return tuple(np.median(times, axis=0))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--runs', type=int, default=30, help='timed calls per clip length (the median is printed)')
+    args = ap.parse_args()
+    from gvoice.encoder import SpeakerEncoder, partial_slices
+    imp, load = load_seconds()
+    print(f"in a fresh process: import gvoice.encoder {imp:.2f} s, SpeakerEncoder.load() {1000 * load:.0f} ms")
+    y, what = speech()
+    encoder = SpeakerEncoder.load()
+    print(f"speech: {what}")
+    for seconds in (1, 3, 10):
+        clip = y[:seconds * 16000]
+        for _ in range(3): encoder.embed(clip, 16000)   # warm-up
+        times = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter(); encoder.embed(clip, 16000); times.append(1000 * (time.perf_counter() - t0))
+        print(f"{seconds:>3} s clip ({len(partial_slices(len(clip)))} windows): {np.median(times):.1f} ms per embedding "
+              f"(median of {args.runs}; fastest {min(times):.1f} ms)")
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,118 @@
+"The numpy GE2E speaker encoder against resemblyzer (PyTorch): a golden fixture always, the live package where it is installed."
+import importlib.util, json, os, shutil, subprocess, sys, tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gvoice.audio import load_audio, resample
+from gvoice.data import load_librispeech, shared_data_dir
+from gvoice.encoder import GE2E_FILE, SpeakerEncoder, melspectrogram, partial_slices, speaker_embedding
+from gvoice.synth import sample_speakers, synthesize_utterance
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / 'tests' / 'fixtures' / 'ge2e_reference.npz'
+MAKER = ROOT / 'tests' / 'fixtures' / 'make_ge2e_reference.py'
+
+
+@pytest.fixture(scope='module')
+def golden():
+    with np.load(FIXTURE, allow_pickle=False) as z: return {k: z[k] for k in z.files}
+
+
+@pytest.fixture(scope='module')
+def encoder():
+    return SpeakerEncoder.load()
+
+
+def _close(ours, ref):
+    "Max abs difference < 1e-4, or cosine > 0.99999."
+    cos = float(ours @ ref / np.linalg.norm(ours) / np.linalg.norm(ref))
+    assert np.abs(ours - ref).max() < 1e-4 or cos > 0.99999, (np.abs(ours - ref).max(), cos)
+
+
+def test_shipped_file_is_data_with_provenance():
+    assert GE2E_FILE.is_file() and GE2E_FILE.stat().st_size < 20e6
+    with np.load(GE2E_FILE, allow_pickle=False) as z:
+        meta = json.loads(z['meta'].tobytes())
+        assert all(z[k].dtype == np.float32 for k in z.files if k != 'meta')
+    assert meta['licence'] == 'Apache-2.0' and meta['author'] == 'Corentin Jemine' and len(meta['sha256']) == 64
+    assert 'resemblyzer 0.1.4' in meta['source'] and 'Apache License 2.0' in meta['notice']
+
+
+@pytest.mark.parametrize('name', ['synth3s', 'synth1s'])
+def test_golden_fixture(golden, encoder, name):
+    sr, wav = int(golden[f'{name}_sr']), golden[name].astype(np.float32) / 32768
+    wav16 = resample(wav, sr, 16000)
+    slices = partial_slices(len(wav16))
+    mel = melspectrogram(np.pad(wav16, (0, max(0, slices[-1].stop * 160 - len(wav16)))), encoder.mel_basis).T
+    np.testing.assert_allclose(mel, golden[f'{name}_mel'], atol=1e-6 * golden[f'{name}_mel'].max())
+    np.testing.assert_allclose(encoder.embed_frames(np.stack([golden[f'{name}_mel'][s] for s in slices])), golden[f'{name}_partials'], atol=1e-5)
+    _close(encoder.embed_wav(wav16), golden[f'{name}_embed'])
+    _close(encoder.embed(wav, sr), golden[f'{name}_embed_pre'])
+
+
+@pytest.mark.filterwarnings('ignore:n_fft=400 is too large')
+def test_mel_frontend_matches_librosa(encoder):
+    librosa = pytest.importorskip('librosa')
+    np.testing.assert_array_equal(encoder.mel_basis, librosa.filters.mel(sr=16000, n_fft=400, n_mels=40))
+    for n in (0, 399, 16000, 16077):
+        y = np.random.default_rng(n).normal(0, 0.1, n).astype(np.float32)
+        ref = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=400, hop_length=160, n_mels=40)
+        ours = melspectrogram(y, encoder.mel_basis)
+        assert ours.shape == ref.shape
+        np.testing.assert_allclose(ours, ref, atol=1e-6 * max(ref.max(), 1e-12))
+
+
+def test_short_and_odd_inputs(encoder):
+    y, _ = synthesize_utterance(sample_speakers(2, seed=0)[0], seed=0, duration=2.0)
+    for clip in (y[:1], y[:800], y[:16000], np.zeros(16000, np.float32)):
+        e = encoder.embed(clip, 16000)
+        assert e.shape == (256,) and e.dtype == np.float32 and np.isfinite(e).all()
+    f = speaker_embedding(y, 16000)
+    assert list(f) == [f'ge2e{i:03d}' for i in range(256)] and all(isinstance(v, float) for v in f.values())
+
+
+def test_import_pulls_in_no_framework():
+    probe = ("import sys, numpy as np; from gvoice.encoder import SpeakerEncoder; "
+             "SpeakerEncoder.load().embed(np.random.default_rng(0).normal(0, 0.1, 24000).astype(np.float32), 24000); "
+             "print(' '.join(m for m in ('torch', 'tensorflow', 'keras', 'librosa', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == '', f'imported: {out}'
+
+
+def _reference_python():
+    "A Python with torch and resemblyzer: this one, or $GVOICE_REFERENCE_PYTHON (e.g. /tmp/rzvenv/bin/python, see the fixture script)."
+    if importlib.util.find_spec('torch') and importlib.util.find_spec('resemblyzer'): return sys.executable
+    return os.environ.get('GVOICE_REFERENCE_PYTHON')
+
+
+def _live_inputs() -> dict:
+    "16 kHz float32 clips: espeak-ng speech, synthetic voices, real clips from ../shared/data when present."
+    inputs = {}
+    espeak = shutil.which('espeak-ng')
+    if espeak:
+        for i, text in enumerate(['The quick brown fox jumps over the lazy dog.', 'Hello.', 'A much longer sentence, read slowly, '
+                                  'so that the utterance is cut into many partial windows of one point six seconds each.']):
+            path = Path(tempfile.mkdtemp()) / 'say.wav'
+            subprocess.run([espeak, '-w', str(path), text], check=True)
+            inputs[f'espeak{i}'] = load_audio(path, sr=16000)
+    for i, s in enumerate(sample_speakers(4, seed=7)):
+        inputs[f'synth{i}'] = synthesize_utterance(s, seed=i, duration=(1.0, 6.0))[0]
+    root = shared_data_dir('librispeech-subset')
+    if root is not None:
+        for path in load_librispeech(root).path[:3]: inputs[Path(path).stem] = load_audio(path, sr=16000)
+    return {k: np.asarray(v, dtype=np.float32) for k, v in inputs.items()}
+
+
+def test_live_against_resemblyzer(encoder, tmp_path):
+    python = _reference_python()
+    if python is None: pytest.skip('torch and resemblyzer are not importable (set GVOICE_REFERENCE_PYTHON to a Python that has them)')
+    inputs = _live_inputs()
+    np.savez(tmp_path / 'in.npz', **inputs)
+    subprocess.run([python, '-W', 'ignore', str(MAKER), '--embed', str(tmp_path / 'in.npz'), str(tmp_path / 'out.npz')], check=True)
+    with np.load(tmp_path / 'out.npz') as ref:
+        for name, wav in inputs.items():
+            ours = encoder.embed_wav(wav)
+            print(f'{name}: {len(wav) / 16000:.1f} s, max abs diff {np.abs(ours - ref[name]).max():.1e}, cosine {ours @ ref[name]:.7f}')
+            _close(ours, ref[name])
