@@ -122,16 +122,18 @@ def _report(scores:pd.DataFrame, # from gvoice.train.heldout_scores
 def _train(args) -> int:
     "Run `gvoice train`."
     from gvoice.data import shared_data_dir
-    from gvoice.train import train_model, train_pretrained
+    from gvoice.train import PRETRAINED_FAMILY, PRETRAINED_FEATURES, train_model, train_pretrained
     if args.pretrained:
         shared = Path(args.shared) if args.shared else shared_data_dir()
         if shared is None: raise ValueError("--pretrained trains on the shared real speech: give --shared DIR (holding librispeech-subset/ and extra-speakers/)")
-        _, scores = train_pretrained(shared, args.out, args.family, args.seed, args.jobs, progress=not args.quiet)
+        features = args.features or (PRETRAINED_FEATURES if args.family == PRETRAINED_FAMILY else None)
+        _, scores = train_pretrained(shared, args.out, args.family, args.seed, args.jobs, progress=not args.quiet, features=features)
     elif not args.corpora: raise ValueError("name the corpora to train on (e.g. synth:data/synth), or use --pretrained")
     else: _, scores = train_model(args.corpora, args.out, args.family, args.copies, args.test, args.seed, args.epochs, args.features,
                                   lite=args.lite, n_jobs=args.jobs, progress=not args.quiet,
                                   exclude=tuple(args.exclude), terms=tuple(args.terms) if args.terms else None)
-    print(f"held-out speakers ({scores.speaker.nunique()}), P(female) of {args.family}:\n{_report(scores)}\n\nsaved {args.out}")
+    tested = 'tested by leave-one-corpus-out' if args.pretrained else 'held-out'
+    print(f"{tested} speakers ({scores.speaker.nunique()}), P(female) of {args.family}:\n{_report(scores)}\n\nsaved {args.out}")
     if args.pretrained:
         from gvoice.models import load_model
         from gvoice.train import provenance_markdown
@@ -205,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser('predict', help='female, male or uncertain for audio files', description=_predict.__doc__)
     pr.add_argument('paths', nargs='+', help='audio files, or folders to walk')
     pr.add_argument('--model', help='a model file of the course (default: the pretrained model)')
-    pr.add_argument('--threshold', type=float, default=0.8, help='least confidence for a gender (default 0.8)')
+    pr.add_argument('--threshold', type=float, help="least confidence for a gender (default: the model's own)")
     pr.add_argument('--json', action='store_true', help='one JSON object per line instead of a table')
     pr.set_defaults(run=_predict)
     rc = sub.add_parser('record', help='record from the microphone and say female, male or uncertain', description=_record.__doc__)
@@ -213,7 +215,7 @@ def _parser() -> argparse.ArgumentParser:
     rc.add_argument('--device', type=_device_arg, help='input device: an index or part of a name from --list-devices (default: the system default)')
     rc.add_argument('--out', help='also save the recording to this file (.wav, .flac, .ogg or .mp3)')
     rc.add_argument('--model', help='a model file of the course (default: the pretrained model)')
-    rc.add_argument('--threshold', type=float, default=0.8, help='least confidence for a gender (default 0.8)')
+    rc.add_argument('--threshold', type=float, help="least confidence for a gender (default: the model's own)")
     rc.add_argument('--json', action='store_true', help='one JSON object instead of a table')
     rc.add_argument('--list-devices', action='store_true', help='list the input devices and exit')
     rc.set_defaults(run=_record)

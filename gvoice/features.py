@@ -195,6 +195,7 @@ class FeatureSet:
     sr: int  # sample rate the audio is loaded at
     parts: tuple  # functions (y, sr) -> {name: value}, concatenated in order
     description: str  # in words
+    of: tuple = ()  # names of feature sets whose columns, side by side, are this set's: `extract` reads their caches rather than computing them again
 
     def __call__(self, y:np.ndarray, sr:int) -> pd.Series:
         "The feature vector of samples `y` at rate `sr` (the set's), as a named Series."
@@ -219,7 +220,7 @@ FEATURE_SETS = {fs.name: fs for fs in [
     FeatureSet('all', 16000, (voice_features, mfcc_stats, spectral_stats), 'pitch + formants + mfcc_stats + spectral'),
     FeatureSet('f0', 16000, (f0_stats,), 'F0 statistics of YIN at 8 kHz, without Praat (fast)'),
     FeatureSet('ge2e', 16000, (speaker_embedding,), "a pretrained speaker encoder's 256-d embedding (notebook 17)"),
-    FeatureSet('ge2e_f0', 16000, (speaker_embedding, f0_stats), 'the speaker embedding and the F0 statistics')]}
+    FeatureSet('ge2e_f0', 16000, (speaker_embedding, f0_stats), 'the speaker embedding and the F0 statistics', of=('ge2e', 'f0'))]}
 
 def feature_set(name:str|FeatureSet, # a name in FEATURE_SETS, or a FeatureSet
                ) -> FeatureSet:
@@ -396,6 +397,10 @@ def extract(manifest, # a manifest with a `path` column (or a list of paths)
            ) -> Extraction:
     "Features of every file of `manifest`, cached by content and computed in parallel; failures are tabled, not raised."
     fs, paths = feature_set(fs), _paths(manifest)
+    if fs.of:  # a combination of other sets: theirs, side by side (computed and cached once, whatever combines them)
+        parts = [extract(manifest, name, n_jobs, cache_dir, backend, progress, augment, copy) for name in fs.of]
+        return Extraction(pd.concat([p.features for p in parts], axis=1, join='inner'),
+                          pd.concat([p.failures for p in parts], ignore_index=True).drop_duplicates('path', ignore_index=True))
     fn = partial(file_features, fs=fs, cache_dir=_cache_dir(cache_dir), augment=augment, copy=copy)
     results = _map_files(fn, paths, f'features ({fs.name})', n_jobs, backend, progress, fs)
     ok = [i for i, (v, _) in enumerate(results) if v is not None]

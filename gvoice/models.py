@@ -22,8 +22,8 @@ from .features import FEATURE_SETS, PRESETS
 
 # %% auto #0
 __all__ = ['CLASSES', 'MODEL_KINDS', 'MODEL_FORMAT', 'as_labels', 'featurizer', 'register_model', 'VoiceModel', 'SklearnModel',
-           'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'load_model', 'PlattScaling', 'fold_scores',
-           'cross_validate']
+           'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'load_model', 'PlattScaling', 'Recalibrated',
+           'fold_scores', 'cross_validate']
 
 # %% ../nbs/07_models.ipynb #d6b53867
 CLASSES = ('female', 'male')
@@ -246,6 +246,7 @@ class PlattScaling:
     "P(female) = sigmoid(a * score + b), fitted on held-out scores with Platt's smoothed targets."
     def fit(self, scores:np.ndarray, # one score per held-out utterance (higher: more female)
             y, # their labels
+            weights:np.ndarray|None=None, # how much each utterance counts (None: equally), e.g. so that every corpus counts once
            ):
         "Fit a and b by maximum likelihood against smoothed targets."
         from sklearn.linear_model import LogisticRegression
@@ -253,14 +254,50 @@ class PlattScaling:
         n1, n0 = female.sum(), (~female).sum()
         target = np.where(female, (n1 + 1) / (n1 + 2), 1 / (n0 + 2))
         s = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
+        w = np.ones(len(s)) if weights is None else np.asarray(weights, dtype=np.float64) * len(s) / np.sum(weights)
         fit = LogisticRegression(C=np.inf).fit(np.r_[s, s], np.r_[np.ones(len(s)), np.zeros(len(s))],
-                                               sample_weight=np.r_[target, 1 - target])
+                                               sample_weight=np.r_[w * target, w * (1 - target)])
         self.a, self.b = float(fit.coef_[0, 0]), float(fit.intercept_[0])
         return self
 
     def __call__(self, scores:np.ndarray) -> np.ndarray:
         "Calibrated P(female) of `scores`."
         return 1 / (1 + np.exp(-(self.a * np.asarray(scores, dtype=np.float64) + self.b)))
+
+# %% ../nbs/07_models.ipynb #678f2a96
+@register_model
+class Recalibrated(VoiceModel):
+    "A fitted model whose log-odds pass through Platt scaling fitted on other predictions (e.g. leave-one-corpus-out)."
+    kind = 'recalibrated'
+
+    def __init__(self, model:VoiceModel, # a fitted model
+                 platt:PlattScaling, # fitted on log-odds of P(female) from models of the same recipe, on data they never saw
+                ):
+        super().__init__(model.features)
+        self.model, self.platt = model, platt
+
+    def fit(self, X, y, groups=None):
+        raise NotImplementedError("Recalibrated wraps a fitted model: fit the model, fit a PlattScaling on held-out log-odds, then wrap")
+
+    def _p_female(self, X):
+        p = np.clip(self.model.p_female(X), 1e-6, 1 - 1e-6)
+        return self.platt(np.log(p / (1 - p)))
+
+    def _batch(self, items): return self.model._batch(items)
+    def _params(self): return {'a': self.platt.a, 'b': self.platt.b, 'inner': {'kind': self.model.kind, 'features': self.model.features, 'params': self.model._params()}}
+    def _payload(self): return {f'inner/{name}': data for name, data in self.model._payload().items()}
+
+    @classmethod
+    def _from_payload(cls, files, meta):
+        inner = meta['params']['inner']
+        if inner['kind'] not in MODEL_KINDS or inner['kind'] == cls.kind:
+            raise ModelFileError(f"{meta['path']}: a recalibrated model of unknown kind {inner['kind']!r}; known: {sorted(set(MODEL_KINDS) - {cls.kind})}")
+        model = MODEL_KINDS[inner['kind']]._from_payload({k[len('inner/'):]: v for k, v in files.items() if k.startswith('inner/')}, {**meta, **inner})
+        platt = PlattScaling()
+        platt.a, platt.b = float(meta['params']['a']), float(meta['params']['b'])
+        return cls(model, platt)
+
+    def __repr__(self): return f"Recalibrated({self.model!r}, a={self.platt.a:.3f}, b={self.platt.b:.3f})"
 
 # %% ../nbs/07_models.ipynb #2421d4fd
 def _take(X, rows:np.ndarray):

@@ -62,10 +62,11 @@ class GenderPredictor:
     "Female, male or uncertain for a recording: the no-speech gate, a calibrated model, a confidence threshold, windows for long audio."
 
     def __init__(self, model:VoiceModel, # a fitted model of the course
-                 threshold:float=0.8, # least confidence max(P(female), P(male)) for a gender; below it: 'uncertain'
+                 threshold:float|None=None, # least confidence max(P(female), P(male)) for a gender, below it 'uncertain'; None: the model's own (chosen in training), else 0.8
                  min_speech:float=MIN_SPEECH, # seconds of speech needed to judge (`gvoice.gate.MIN_SPEECH`)
                  window_seconds:float=30.0, # long audio is judged in windows of this length, read one at a time
                 ):
+        if threshold is None: threshold = float(model.info.get('metrics', {}).get('threshold', 0.8))
         if not 0.5 <= threshold < 1: raise ValueError(f"threshold={threshold}: must be in [0.5, 1)")
         self.model, self.threshold, self.min_speech, self.window_seconds = model, threshold, min_speech, window_seconds
 

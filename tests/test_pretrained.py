@@ -25,12 +25,14 @@ def test_shipped_file_is_small_and_carries_its_provenance(shipped):
     info = shipped.model.info
     training, metrics = info['training'], info['metrics']
     assert training['recipe']['command'].startswith('gvoice train --pretrained')
-    assert {'librispeech', 'speechocean762', 'VCTK'} <= set(training['corpora'])
+    assert {'librispeech', 'speechocean762', 'VCTK', 'SpeechAccentArchive'} <= set(training['corpora'])
     assert all(c['licence'] for c in training['corpora'].values())
-    assert set(metrics['per condition']) == set(CONDITIONS)
+    trained_on = {k for k, c in training['corpora'].items() if c['train female speakers'] + c['train male speakers']}
+    assert trained_on and all(training['corpora'][k]['terms'] == 'permissive' for k in trained_on)   # only what may be shipped
+    assert metrics['protocol'] == 'leave-one-corpus-out' and set(metrics['mean over corpora']) == set(CONDITIONS)
+    assert set(metrics['per corpus, as recorded']) <= set(training['corpora']) | {'other'} and len(metrics['per corpus, as recorded']) >= 5
     assert not set(training['training_speakers']) & set(training['heldout_speakers'])
-    corpora_with_audio = {k for k, c in training['corpora'].items() if 'feature rows' not in c}
-    assert set(metrics['per corpus, as recorded']) == corpora_with_audio      # every corpus has held-out speakers
+    assert shipped.threshold == metrics['threshold']                                     # the predictor uses the threshold chosen in training
 
 
 def test_data_readme_tells_the_shipped_models_provenance(shipped):
@@ -55,16 +57,15 @@ def test_any_length_and_rate(shipped, tmp_path):
     assert shipped.predict_file(tmp_path / 'x.wav').speech_seconds > 1
 
 
-@pytest.mark.skipif(shared_data_dir('extra-speakers') is None, reason='../shared/data (real speech) is not here')
-def test_held_out_real_speakers_are_mostly_right_and_answered(shipped):
-    extra = shared_data_dir('extra-speakers')
-    clips = load_manifest(extra, 'extra-speakers')
+@pytest.mark.skipif(shared_data_dir('more-speakers') is None, reason='../shared/data (real speech) is not here')
+def test_speakers_of_corpora_it_never_trained_on_are_mostly_right_and_answered(shipped):
+    clips = load_manifest(shared_data_dir('more-speakers'), 'more-speakers')
     held = set(shipped.model.info['training']['heldout_speakers'])
-    clips = clips[clips.speaker.isin(held)].groupby('speaker').head(2)
-    assert len(clips) >= 20
+    clips = clips[clips.speaker.isin(held)].groupby('speaker').head(1).groupby('corpus').head(15)   # every corpus it never heard
+    assert len(clips) >= 40 and clips.corpus.nunique() >= 4
     results = [shipped.predict_file(p) for p in clips.path]
     answered = [(r.label, g) for r, g in zip(results, clips.gender) if r.label != 'uncertain']
-    assert len(answered) >= 0.7 * len(results)
+    assert len(answered) >= 0.75 * len(results)
     assert np.mean([label == g for label, g in answered]) >= 0.9
 
 
@@ -73,4 +74,5 @@ def test_a_wheel_ships_the_model(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     wheel = next(tmp_path.glob('gvoice-*.whl'))
-    assert 'gvoice/pretrained/gvoice-pretrained.gvm' in zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {'gvoice/pretrained/gvoice-pretrained.gvm', 'gvoice/pretrained/ge2e-encoder.npz'} <= set(names)
