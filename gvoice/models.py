@@ -247,6 +247,7 @@ class PlattScaling:
     def fit(self, scores:np.ndarray, # one score per held-out utterance (higher: more female)
             y, # their labels
             weights:np.ndarray|None=None, # how much each utterance counts (None: equally), e.g. so that every corpus counts once
+            intercept:bool=True, # fit b; False: b = 0, a temperature that rescales confidence without moving the 0.5 boundary
            ):
         "Fit a and b by maximum likelihood against smoothed targets."
         from sklearn.linear_model import LogisticRegression
@@ -255,9 +256,9 @@ class PlattScaling:
         target = np.where(female, (n1 + 1) / (n1 + 2), 1 / (n0 + 2))
         s = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
         w = np.ones(len(s)) if weights is None else np.asarray(weights, dtype=np.float64) * len(s) / np.sum(weights)
-        fit = LogisticRegression(C=np.inf).fit(np.r_[s, s], np.r_[np.ones(len(s)), np.zeros(len(s))],
-                                               sample_weight=np.r_[w * target, w * (1 - target)])
-        self.a, self.b = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+        fit = LogisticRegression(C=np.inf, fit_intercept=intercept).fit(np.r_[s, s], np.r_[np.ones(len(s)), np.zeros(len(s))],
+                                                                  sample_weight=np.r_[w * target, w * (1 - target)])
+        self.a, self.b = float(fit.coef_[0, 0]), float(np.atleast_1d(fit.intercept_)[0])
         return self
 
     def __call__(self, scores:np.ndarray) -> np.ndarray:

@@ -279,14 +279,15 @@ def _log_odds(p) -> np.ndarray:
     return np.log(p / (1 - p))
 
 def loco_calibration(scores:pd.DataFrame, # from `loco_scores`: p_female, gender and fold columns
+                     intercept:bool=False, # fit Platt's intercept too; False: a temperature, which keeps the 0.5 boundary
                     ) -> tuple[PlattScaling, pd.DataFrame]:
-    "Platt scaling fitted on all the leave-one-corpus-out log-odds, and the scores recalibrated fold by fold with curves fitted on the other folds."
+    "A temperature (or Platt scaling, with `intercept`) fitted on all the leave-one-corpus-out log-odds, and the scores recalibrated fold by fold with curves fitted on the other folds."
     lo, out = _log_odds(scores.p_female), scores.copy()
     w = 1 / scores.groupby(['fold', 'gender']).p_female.transform('size').to_numpy()  # every fold, and each gender within it, counts once
     for fold in scores.fold.unique():
         this = (scores.fold == fold).to_numpy()
-        out.loc[this, 'p_female'] = PlattScaling().fit(lo[~this], scores.gender[~this], w[~this])(lo[this])
-    return PlattScaling().fit(lo, scores.gender, w), out
+        out.loc[this, 'p_female'] = PlattScaling().fit(lo[~this], scores.gender[~this], w[~this], intercept)(lo[this])
+    return PlattScaling().fit(lo, scores.gender, w, intercept), out
 
 def choose_threshold(scores:pd.DataFrame, # from `loco_scores` (calibrated)
                      coverage:float=0.95, # least share of clips answered, mean over folds
@@ -502,7 +503,7 @@ def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, 
     threshold = choose_threshold(scores)
     model = Recalibrated(fit_family(family, speech[pool].reset_index(drop=True), 2, None, seed, features, n_jobs=n_jobs, progress=progress), platt)
     recipe = {'family': family, 'features': model.features, 'copies': 2, 'augment': repr(Augment()), 'seed': seed, 'protocol': 'leave-one-corpus-out',
-              'terms': list(terms), 'calibration': 'Platt scaling of the leave-one-corpus-out log-odds', 'threshold': 'highest with 95 % coverage, mean over corpora',
+              'terms': list(terms), 'calibration': 'a temperature fitted on the leave-one-corpus-out log-odds', 'threshold': 'highest with 95 % coverage, mean over corpora',
               'command': f'gvoice train --pretrained --family {family} --seed {seed}' + (f' --features {features}' if features else '')}
     model.save(out, training=provenance(speech, pool, pd.Series(True, index=speech.index), recipe), metrics=loco_metrics(scores, threshold))
     return model, scores
