@@ -19,19 +19,18 @@ import time
 import pandas as pd
 
 from gvoice.audio import load_audio
-from gvoice.data import load_librispeech, load_manifest, shared_data_dir
+from gvoice.data import shared_data_dir
 from gvoice.gate import speech_gate
+from gvoice.train import SHARED_CORPORA, load_corpora, shared_corpus_specs
 
 SR = 16000
 
 
 def real_speech_files() -> pd.DataFrame|None:
-    "path, corpus, gender of every real speech file of ../shared/data, or None when any of the three folders is absent."
-    libri, extra, more = (shared_data_dir(n) for n in ('librispeech-subset', 'extra-speakers', 'more-speakers'))
-    if libri is None or extra is None or more is None: return None
-    return pd.concat([load_librispeech(libri)[['path', 'gender']].assign(corpus='LibriSpeech subset'),
-                      load_manifest(extra)[['path', 'gender', 'corpus']],
-                      load_manifest(more)[['path', 'gender', 'corpus']]], ignore_index=True)
+    "path, corpus, gender of every real speech file of ../shared/data, or None when any of its folders is absent."
+    shared = shared_data_dir()
+    if shared is None or not all((shared / f).is_dir() for f in SHARED_CORPORA): return None
+    return load_corpora(shared_corpus_specs(shared))[['path', 'gender', 'corpus']]
 
 
 def rule(reason:str) -> str:

@@ -22,8 +22,8 @@ from .features import FEATURE_SETS, PRESETS
 
 # %% auto #0
 __all__ = ['CLASSES', 'MODEL_KINDS', 'MODEL_FORMAT', 'as_labels', 'featurizer', 'register_model', 'VoiceModel', 'SklearnModel',
-           'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'load_model', 'PlattScaling', 'Recalibrated',
-           'fold_scores', 'cross_validate']
+           'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'load_model', 'log_odds', 'PlattScaling',
+           'Recalibrated', 'fold_scores', 'cross_validate']
 
 # %% ../nbs/07_models.ipynb #d6b53867
 CLASSES = ('female', 'male')
@@ -242,6 +242,12 @@ def load_model(path, # a model file written by `VoiceModel.save`
     return model
 
 # %% ../nbs/07_models.ipynb #91cc8d81
+def log_odds(p, # probabilities, a number or an array
+            ) -> np.ndarray:
+    "log(p / (1 - p)), kept finite by clipping p to [1e-6, 1 - 1e-6]."
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
 class PlattScaling:
     "P(female) = sigmoid(a * score + b), fitted on held-out scores with Platt's smoothed targets."
     def fit(self, scores:np.ndarray, # one score per held-out utterance (higher: more female)
@@ -280,9 +286,7 @@ class Recalibrated(VoiceModel):
     def fit(self, X, y, groups=None):
         raise NotImplementedError("Recalibrated wraps a fitted model: fit the model, fit a PlattScaling on held-out log-odds, then wrap")
 
-    def _p_female(self, X):
-        p = np.clip(self.model.p_female(X), 1e-6, 1 - 1e-6)
-        return self.platt(np.log(p / (1 - p)))
+    def _p_female(self, X): return self.platt(log_odds(self.model.p_female(X)))
 
     def _batch(self, items): return self.model._batch(items)
     def _params(self): return {'a': self.platt.a, 'b': self.platt.b, 'inner': {'kind': self.model.kind, 'features': self.model.features, 'params': self.model._params()}}

@@ -14,7 +14,7 @@ import numpy as np
 
 from .audio import stream_audio
 from .gate import MIN_SPEECH, speech_gate
-from .models import VoiceModel, load_model
+from .models import VoiceModel, load_model, log_odds
 
 # %% auto #0
 __all__ = ['PRETRAINED', 'Prediction', 'GenderPredictor']
@@ -43,11 +43,6 @@ class Prediction(Mapping):
 
 # %% ../nbs/14_predict.ipynb #6b5369ee
 PRETRAINED = Path(str(importlib.resources.files('gvoice'))) / 'pretrained' / 'gvoice-pretrained.gvm'  # shipped inside the package
-
-def _logit(p:float) -> float:
-    "log(p / (1 - p)), kept finite."
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return float(np.log(p / (1 - p)))
 
 def _weighted_median(values:np.ndarray, weights:np.ndarray) -> float:
     "The median of `values` where each counts `weights` times (NaN when nothing has weight)."
@@ -105,7 +100,7 @@ class GenderPredictor:
             gate = speech_gate(w, sr, min_speech=self.min_speech if first else min(self.min_speech, len(w) / sr))
             duration, n = duration + len(w) / sr, n + 1
             if gate.ok:
-                logits.append(_logit(self.model.p_female_audio(w, sr))); speech.append(gate.speech_seconds)
+                logits.append(float(log_odds(self.model.p_female_audio(w, sr)))); speech.append(gate.speech_seconds)
                 f0.append(gate.f0_median_hz); voiced.append(gate.voiced_seconds)
             elif gate.reason: reasons.append((gate.speech_seconds, gate.reason))
         total = float(sum(speech))

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .augment import Augment
 from .data import GENDERS, LOADERS, assert_speaker_disjoint, load_dataset, load_librispeech, load_manifest
 from .features import FEATURE_SETS, code_digest, extract, extract_arrays
-from .models import PlattScaling, Recalibrated, VoiceModel, _take, fold_scores
+from .models import PlattScaling, Recalibrated, VoiceModel, _take, fold_scores, log_odds
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'PRETRAINED_FEATURES',
@@ -273,16 +273,11 @@ def loco_summary(scores:pd.DataFrame, # from `loco_scores` (one family, or sever
     return pd.concat([per, mean]).sort_index(level=['family', 'condition'], sort_remaining=False)
 
 # %% ../nbs/16_train.ipynb #3a65e246
-def _log_odds(p) -> np.ndarray:
-    "log(p / (1 - p)), kept finite."
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
 def loco_calibration(scores:pd.DataFrame, # from `loco_scores`: p_female, gender and fold columns
                      intercept:bool=False, # fit Platt's intercept too; False: a temperature, which keeps the 0.5 boundary
                     ) -> tuple[PlattScaling, pd.DataFrame]:
     "A temperature (or Platt scaling, with `intercept`) fitted on all the leave-one-corpus-out log-odds, and the scores recalibrated fold by fold with curves fitted on the other folds."
-    lo, out = _log_odds(scores.p_female), scores.copy()
+    lo, out = log_odds(scores.p_female), scores.copy()
     w = 1 / scores.groupby(['fold', 'gender']).p_female.transform('size').to_numpy()  # every fold, and each gender within it, counts once
     for fold in scores.fold.unique():
         this = (scores.fold == fold).to_numpy()

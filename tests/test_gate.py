@@ -12,10 +12,10 @@ import pytest
 from scipy import signal
 
 from gvoice.audio import detect_speech, load_audio, resample
-from gvoice.data import load_librispeech, shared_data_dir
-from gvoice.data import load_manifest
+from gvoice.data import shared_data_dir
 from gvoice.gate import MIN_SPEECH, NON_SPEECH, Gate, non_speech, speech_gate
 from gvoice.synth import add_noise, make_corpus, sample_speakers, synthesize_utterance
+from gvoice.train import SHARED_CORPORA, load_corpora, shared_corpus_specs
 
 SR = 16000
 VOICE_RANGE = (60, 400)  # Hz
@@ -252,10 +252,10 @@ def test_a_few_milliseconds_per_clip():
 # ---------------------------------------------------------------- real speech
 
 def real_files():
-    folders = [shared_data_dir(n) for n in ('librispeech-subset', 'extra-speakers', 'more-speakers')]
-    if any(f is None for f in folders):
+    shared = shared_data_dir()
+    if shared is None or not all((shared / f).is_dir() for f in SHARED_CORPORA):
         pytest.skip('real speech (../shared/data: librispeech-subset, extra-speakers, more-speakers) is not on this machine')
-    return list(load_librispeech(folders[0]).path) + list(load_manifest(folders[1]).path) + list(load_manifest(folders[2]).path)
+    return list(load_corpora(shared_corpus_specs(shared)).path)
 
 
 # Issue 14's goal is that no real speech file is turned away. Where it stands (bench/gate_real.py, notebook 13): about a
