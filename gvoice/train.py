@@ -266,9 +266,10 @@ def loco_scores(family:str, # a name in FAMILIES
 def loco_summary(scores:pd.DataFrame, # from `loco_scores` (one family, or several in a `family` column)
                  threshold:float=0.8, # the predictor's confidence threshold
                 ) -> pd.DataFrame:
-    "`summarize` per family, condition and held-out fold, with the mean over folds (every corpus counts once) as fold 'mean over corpora'."
+    "`summarize` per family, condition and held-out fold, and a fold 'mean over corpora': each measure's mean over folds (every corpus counts once), with all the speakers and clips."
     per = summarize(scores, ['family', 'condition', 'fold'], threshold).astype(float)
-    mean = per.groupby(level=['family', 'condition'], sort=False).mean().assign(fold='mean over corpora')
+    by = per.groupby(level=['family', 'condition'], sort=False)
+    mean = by.mean().assign(speakers=by.speakers.sum(), clips=by.clips.sum(), fold='mean over corpora')
     mean = mean.set_index('fold', append=True)
     return pd.concat([per, mean]).sort_index(level=['family', 'condition'], sort_remaining=False)
 

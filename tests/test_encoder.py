@@ -116,3 +116,15 @@ def test_live_against_resemblyzer(encoder, tmp_path):
             ours = encoder.embed_wav(wav)
             print(f'{name}: {len(wav) / 16000:.1f} s, max abs diff {np.abs(ours - ref[name]).max():.1e}, cosine {ours @ ref[name]:.7f}')
             _close(ours, ref[name])
+
+
+def test_a_changed_encoder_file_is_refused(tmp_path, monkeypatch):
+    "The shipped weights are checked against GE2E_SHA256 before use: one flipped bit and loading stops, naming the file."
+    import gvoice.encoder as E
+    data = bytearray(E.GE2E_FILE.read_bytes()); data[-100] ^= 1
+    bad = tmp_path / 'ge2e-encoder.npz'; bad.write_bytes(bytes(data))
+    monkeypatch.setattr(E, 'GE2E_FILE', bad)
+    E._shipped_encoder.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="not the shipped encoder"): E.SpeakerEncoder.load()
+    finally: E._shipped_encoder.cache_clear()
