@@ -93,8 +93,10 @@ def make_classifier(estimator, # an unfitted scikit-learn classifier with predic
 # %% ../nbs/09_classical.ipynb #016feb78
 def make_logreg(features:str='all', # the feature set
                 cv:int|object=5, # speaker folds of the search for C
+                C:float|None=None, # a fixed regularisation strength (smaller: simpler); None: search C in 0.01 to 10
                ) -> SklearnModel:
-    "Logistic regression, its regularisation C chosen by CV grouped by speaker."
+    "Logistic regression, its regularisation C chosen by CV grouped by speaker (or fixed)."
+    if C is not None: return make_classifier(LogisticRegression(C=C, max_iter=5000), features)
     return make_classifier(LogisticRegression(max_iter=5000), features, {'C': [0.01, 0.1, 1.0, 10.0]}, cv)
 
 def make_svm(features:str='all', # the feature set

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 # %% auto #0
-__all__ = ['AUDIO_SUFFIXES', 'corpus_summary', 'audio_files', 'predict_files', 'main']
+__all__ = ['AUDIO_SUFFIXES', 'REPORT_COLUMNS', 'corpus_summary', 'audio_files', 'predict_files', 'json_line', 'report_table',
+           'main']
 
 # %% ../nbs/90_cli.ipynb #3afbd329
 def corpus_summary(manifest:pd.DataFrame, # a manifest (`gvoice.data`), e.g. from `make_corpus`
@@ -26,10 +27,11 @@ def corpus_summary(manifest:pd.DataFrame, # a manifest (`gvoice.data`), e.g. fro
     return summary.round(1)
 
 def _corpus(args) -> int:
-    "Run `gvoice corpus`."
+    "Write the synthetic voice corpus (`gvoice.synth.make_corpus`) and print its speakers, clips, minutes and median F0 per gender."
     from gvoice.synth import make_corpus
     manifest = make_corpus(args.root, n_speakers=args.speakers, utterances_per_speaker=args.utterances,
-                           seed=args.seed, layout=args.layout, sr=args.sr, snr_db=args.snr_db, n_jobs=args.jobs)
+                           seed=args.seed, layout=args.layout, sr=args.sr, snr_db=args.snr_db, n_jobs=args.jobs,
+                           progress=not args.quiet)
     print(f"wrote {len(manifest)} clips to {Path(args.root).resolve()} ({args.layout} layout)")
     print(corpus_summary(manifest).to_string())
     return 0
@@ -49,36 +51,59 @@ def audio_files(paths:list, # files and folders
 def predict_files(predictor, # a gvoice.predict.GenderPredictor
                   files:list, # audio files
                   progress:bool=True, # a progress bar on stderr
+                  per:str='file', # 'file'; 'window': one per window (`GenderPredictor.predict_windows`); 'segment': time-stamped stretches (`gvoice.live.segments`)
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Predictions for the files that could be read, and the files that could not (source, error)."
-    from tqdm.auto import tqdm
+    import pandas as pd
+    from tqdm import tqdm  # text on stderr, as a terminal shows it (tqdm.auto would draw a widget in a notebook, saved at 0 %)
     from gvoice.audio import AudioError
+    answers = {'file': lambda f: [dict(predictor.predict_file(f))], 'window': lambda f: map(dict, predictor.predict_windows(f)),
+               'segment': lambda f: _segments(f, predictor)}
+    if per not in answers: raise ValueError(f"per={per!r}: one of {sorted(answers)}")
     rows, failed = [], []
     for f in tqdm(files, desc='predicting', unit='file', disable=not progress or len(files) < 2):
-        try: rows.append(dict(predictor.predict_file(f)))
-        except (AudioError, OSError, ValueError) as e: failed.append({'source': str(f), 'error': str(e)})
+        try: rows.extend(answers[per](f))
+        except (AudioError, OSError) as e: failed.append({'source': str(f), 'error': str(e)})  # the file's fault; any other error stops the run
     return pd.DataFrame(rows), pd.DataFrame(failed, columns=['source', 'error'])
+
+def _segments(f, predictor) -> list[dict]:
+    "The time-stamped segments of file `f` (`gvoice.live.segments`: it needs the course's packages), each with its source."
+    from gvoice.live import segments
+    return segments(f, predictor=predictor).assign(source=str(f)).to_dict('records')
 
 def _predictor(args):
     "The predictor the command line asked for: --model, or the pretrained one."
     from gvoice.predict import GenderPredictor
     kw = {'threshold': args.threshold}
+    if hasattr(args, 'window_seconds'): kw['window_seconds'] = args.window_seconds  # predict has the option, record does not
     return GenderPredictor.load(args.model, **kw) if args.model else GenderPredictor.pretrained(**kw)
 
-def _prediction_table(rows:pd.DataFrame) -> str:
-    "Predictions (`Prediction` records) as the table `gvoice predict` prints."
-    cols = ['source', 'label', 'p_female', 'confidence', 'speech_seconds', 'f0_median_hz', 'reason']
-    return rows[cols].rename(columns={'speech_seconds': 'speech s', 'f0_median_hz': 'F0 Hz'}).round(2).to_string(index=False)
+def _prediction_table(rows:pd.DataFrame, # `Prediction` records
+                      per:str='file', # as in `predict_files`: 'file', 'window' (show where each starts) or 'segment' (and where it ends)
+                     ) -> str:
+    "Predictions as the table `gvoice predict` prints."
+    cols = {'file': ['source', 'label', 'p_female', 'confidence', 'speech_seconds', 'f0_median_hz', 'reason'],
+            'window': ['source', 'start', 'label', 'p_female', 'confidence', 'speech_seconds', 'f0_median_hz', 'reason'],
+            'segment': ['source', 'start', 'end', 'label', 'p_female', 'reason']}[per]
+    names = {'start': 'start s', 'end': 'end s', 'speech_seconds': 'speech s', 'f0_median_hz': 'F0 Hz'}
+    return rows[cols].rename(columns=names).round(2).to_string(index=False)
+
+def json_line(record:dict, # one prediction or report row
+             ) -> str:
+    "`record` as one line of strict JSON: NaN and infinities become null, NumPy numbers plain numbers."
+    def plain(v):
+        v = v.item() if hasattr(v, 'item') else v  # a NumPy scalar
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+    return json.dumps({k: plain(v) for k, v in record.items()}, allow_nan=False)
 
 def _predict(args) -> int:
-    "Run `gvoice predict`."
-    import json
+    "Say female, male or uncertain for each audio file named or found in the folders named, as a table or as JSON Lines."
     files = audio_files(args.paths)
     if not files: raise ValueError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {' '.join(args.paths)}")
-    done, failed = predict_files(_predictor(args), files, progress=not args.json)
+    done, failed = predict_files(_predictor(args), files, progress=not args.json, per=args.per)
     if args.json:
-        for r in done.to_dict('records') + failed.to_dict('records'): print(json.dumps(r, default=float, allow_nan=True))
-    elif len(done): print(_prediction_table(done))
+        for r in done.to_dict('records') + failed.to_dict('records'): print(json_line(r))
+    elif len(done): print(_prediction_table(done, args.per))
     for r in failed.itertuples(): print(f"failed: {r.error if r.source in r.error else f'{r.source}: {r.error}'}", file=sys.stderr)
     return 1 if len(failed) else 0
 
@@ -88,41 +113,78 @@ def _device_arg(text:str) -> int|str:
     return int(text) if text.isdigit() else text
 
 def _record(args) -> int:
-    "Run `gvoice record`."
-    import json
+    "Record from the microphone, then say female, male or uncertain for the recording; or, with --stream, every half second as it listens; or list the microphones."
+    import pandas as pd
     from dataclasses import replace
-    from gvoice.audio import _FORMATS, _check_seconds, _input_device, _sounddevice, input_devices, record_audio, save_audio
+    from gvoice.audio import (_FORMATS, MAX_RECORD_SECONDS, MIN_RECORD_SECONDS, MicrophoneError, _input_device, _sounddevice,
+                              input_devices, record_audio, save_audio)
     if args.list_devices:
         devices = input_devices()
-        print(devices.to_string() if len(devices) else 'no input devices (microphones) found')
+        if not len(devices): raise MicrophoneError('input devices (microphones): none found')
+        print(devices.to_string())
         return 0
-    _check_seconds(args.seconds)
+    if not MIN_RECORD_SECONDS <= args.seconds <= MAX_RECORD_SECONDS:
+        raise ValueError(f"--seconds={args.seconds!r}: must be between {MIN_RECORD_SECONDS:g} and {MAX_RECORD_SECONDS:g} "
+                         "(for a longer recording, record it with a recorder program, then run gvoice predict FILE)")
     if args.out and Path(args.out).suffix.lower() not in _FORMATS:
         raise ValueError(f"--out {args.out}: unknown audio extension; use one of {sorted(_FORMATS)}")
+    if args.out and args.stream: raise ValueError("--out: a stream is not kept; record without --stream to save the recording")
     predictor = _predictor(args)
     sr = predictor.model.sr
     mic = _input_device(_sounddevice(), args.device)['name']  # no microphone: fail before asking anyone to speak
-    print(f"recording {args.seconds:g} s from {mic!r}: speak now", file=sys.stderr)
+    print(f"{'listening for' if args.stream else 'recording'} {args.seconds:g} s from {mic!r}: speak now", file=sys.stderr)
+    if args.stream: return _stream(args, predictor)
     y = record_audio(args.seconds, sr=sr, device=args.device)
     if args.out: save_audio(args.out, y, sr)
     r = replace(predictor.predict(y, sr), source=str(args.out or 'microphone'))
-    print(json.dumps(dict(r), default=float, allow_nan=True) if args.json else _prediction_table(pd.DataFrame([dict(r)])))
+    print(json_line(r) if args.json else _prediction_table(pd.DataFrame([dict(r)])))
     return 0
 
+def _stream(args, predictor) -> int:
+    "Print an answer every half second on the last 1.5 s the microphone heard (`gvoice.live`, notebook 18), until --seconds have passed or Ctrl-C."
+    from dataclasses import asdict
+    from gvoice.live import SEGMENTS_HEADER, format_window, microphone_blocks, stream_windows
+    if not args.json: print(SEGMENTS_HEADER, flush=True)
+    try:
+        for w in stream_windows(microphone_blocks(args.seconds, args.device), predictor):
+            print(json_line(asdict(w)) if args.json else format_window(w), flush=True)
+    except KeyboardInterrupt: pass  # Ctrl-C ends a stream: what was said so far is printed
+    return 0
+
+
 # %% ../nbs/90_cli.ipynb #06af27ae
+REPORT_COLUMNS = {  # the report's columns, and the line that explains each under the tables
+    'speakers': 'held-out speakers, never trained on', 'clips': 'their clips',
+    'accuracy': 'share of clips given the right gender (0.5 is guessing)',
+    'auc': 'chance that a female clip gets a higher P(female) than a male clip (0.5 is guessing, 1 perfect)',
+    'log_loss': 'mean -ln P(true gender): lower is better, 0.693 is always saying 50 %',
+    'ece': 'calibration error: how far the stated confidence is from the accuracy it has (0 is honest)',
+    'coverage': 'share of clips confident enough to be answered (the others are "uncertain")',
+    'accuracy answered': 'accuracy on the answered clips only'}
+
+def report_table(scores:pd.DataFrame, # from gvoice.train.heldout_scores
+                 by:str, # 'condition' or 'corpus'
+                 threshold:float=0.8, # the predictor's confidence threshold, for coverage
+                ) -> pd.DataFrame:
+    "The report's numbers per `by`: counts as integers, rates rounded to 3 places."
+    from gvoice.train import summarize
+    t = summarize(scores, by, threshold)[list(REPORT_COLUMNS)].astype(float).round(3)
+    return t.astype({'speakers': int, 'clips': int})
+
 def _report(scores:pd.DataFrame, # from gvoice.train.heldout_scores
             threshold:float=0.8, # the predictor's confidence threshold
            ) -> str:
-    "The held-out report: per condition, then per corpus as recorded."
-    from gvoice.train import summarize
-    cols = ['speakers', 'clips', 'accuracy', 'auc', 'log_loss', 'ece', 'coverage', 'accuracy answered']
-    table = lambda by, d: summarize(d, by, threshold)[cols].astype(float).round(3).to_string()
-    return table('condition', scores) + '\n\n' + table('corpus', scores[scores.condition == scores.condition.iloc[0]])
+    "The held-out report: per condition, then per corpus as recorded, then what each column means."
+    as_recorded = scores[scores.condition == scores.condition.iloc[0]]
+    legend = '\n'.join(f"  {name}: {meaning}" for name, meaning in REPORT_COLUMNS.items())
+    return (report_table(scores, 'condition', threshold).to_string() + '\n\n' + report_table(as_recorded, 'corpus', threshold).to_string()
+            + f'\n\ncolumns (confidence threshold {threshold:g}):\n{legend}')
 
 def _train(args) -> int:
-    "Run `gvoice train`."
+    "Train a model on corpora (or repeat the shipped model's recipe), report on speakers it never heard, and save it."
     from gvoice.data import shared_data_dir
     from gvoice.train import PRETRAINED_FAMILY, PRETRAINED_FEATURES, train_model, train_pretrained
+    args.family = args.family or PRETRAINED_FAMILY
     if args.pretrained:
         shared = Path(args.shared) if args.shared else shared_data_dir()
         if shared is None: raise ValueError("--pretrained trains on the shared real speech: give --shared DIR (holding librispeech-subset/ and extra-speakers/)")
@@ -141,8 +203,7 @@ def _train(args) -> int:
     return 0
 
 def _evaluate(args) -> int:
-    "Run `gvoice evaluate`."
-    import json
+    "Report how a model does on corpora, leaving out the speakers it was trained on."
     from gvoice.models import load_model
     from gvoice.predict import PRETRAINED
     from gvoice.train import CONDITIONS, evaluate_corpora, summarize
@@ -151,15 +212,24 @@ def _evaluate(args) -> int:
     scores, left_out = evaluate_corpora(model, args.corpora, conditions, args.jobs, progress=not (args.json or args.quiet))
     if args.json:
         for (cond, corpus), r in summarize(scores, ['condition', 'corpus'], args.threshold).iterrows():
-            print(json.dumps({'condition': cond, 'corpus': corpus, **{k: float(v) for k, v in r.items()}}))
+            print(json_line({'condition': cond, 'corpus': corpus, **r.to_dict(), 'speakers': int(r.speakers), 'clips': int(r.clips)}))
         return 0
     if left_out: print(f"left out {left_out} speakers the model was trained on")
     print(_report(scores, args.threshold))
     return 0
 
 # %% ../nbs/90_cli.ipynb #9c44347f
+def _chance_note(scores:pd.DataFrame, # from gvoice.train.heldout_scores
+                ) -> str:
+    "A sentence on the conditions where the demo's model is at chance (accuracy 0.6 or less), or '' when there are none."
+    acc = report_table(scores, 'condition').accuracy
+    weak = list(acc.index[acc <= 0.6])
+    if not weak: return ''
+    return (f"At or below chance (accuracy 0.6 or less, where a coin toss gets 0.5): {', '.join(weak)}. This small model, a logistic regression on formants "
+            "trained in seconds on a few synthetic voices, does not survive that change: it shows what the report measures, not what gvoice can do (the shipped model's report on real speech is in data/README.md).")
+
 def _demo(args) -> int:
-    "Run `gvoice demo`."
+    "Offline, in one go: write a synthetic corpus, train a model, report on held-out voices, and predict clips and non-speech."
     import tempfile
     from gvoice.audio import save_audio
     from gvoice.gate import non_speech
@@ -173,6 +243,7 @@ def _demo(args) -> int:
     model, scores = train_model([f"synth:{root / 'corpus'}"], root / 'model.gvm', 'logreg', copies=1, test=0.25, seed=args.seed,
                                 features='formants', n_jobs=1, progress=False)
     print(_report(scores))
+    if note := _chance_note(scores): print(f"\n{note}")
     for kind in ('silence', 'tone', 'band'): save_audio(root / 'not-speech' / f'{kind}.wav', non_speech(kind, duration=3.0, seed=args.seed), 16000)
     held_out = scores[scores.condition == 'as recorded'].groupby('gender').path.first().tolist()
     files = [Path(p) for p in held_out] + sorted((root / 'not-speech').glob('*.wav'))
@@ -186,11 +257,25 @@ def _demo(args) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #1b59f920
+_LAYOUTS = 'gvoice, librispeech, audiomnist, commonvoice, voxceleb1, folders'  # for --help, which must not import what defines them (tested below)
+_FAMILIES = 'floor, logreg, svm, dense, dense_cv, cnn, encoder'
+_TERMS = "permissive, share-alike, non-commercial, 'research only', unstated"
+
+def _one_of(module:str, # the module that defines the names
+            name:str, # a dict or tuple of accepted values in it
+           ):
+    "An argparse type accepting only the values in `module.name`, imported when the option is given (so that --help stays quick)."
+    def check(text:str) -> str:
+        import importlib
+        known = getattr(importlib.import_module(module), name)
+        if text not in known: raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(known)}")
+        return text
+    check.__name__ = name.lower()  # argparse names the option's type in its messages
+    return check
+
 def _parser() -> argparse.ArgumentParser:
     "The `gvoice` argument parser."
     from gvoice import __version__
-    from gvoice.synth import LAYOUTS
-    from gvoice.train import FAMILIES, PRETRAINED_FAMILY, TERMS
     p = argparse.ArgumentParser(prog='gvoice', description="Recognising a speaker's gender from their voice.")
     p.add_argument('--version', action='version', version=f'gvoice {__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -199,16 +284,21 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument('--speakers', type=int, default=40, help='number of speakers (default 40)')
     c.add_argument('--utterances', type=int, default=5, help='clips per speaker (default 5)')
     c.add_argument('--seed', type=int, default=0, help='random seed; the same seed gives identical files')
-    c.add_argument('--layout', default='gvoice', choices=sorted(LAYOUTS), help='directory layout (default gvoice)')
+    c.add_argument('--layout', default='gvoice', type=_one_of('gvoice.synth', 'LAYOUTS'), help=f'directory layout: {_LAYOUTS} (default gvoice)')
     c.add_argument('--sr', type=int, default=16000, help='sample rate in Hz (default 16000)')
     c.add_argument('--snr-db', type=float, default=None, help='add background noise at this SNR')
     c.add_argument('--jobs', type=int, default=1, help='parallel processes (default 1)')
+    c.add_argument('--quiet', action='store_true', help='no progress bar')
     c.set_defaults(run=_corpus)
     pr = sub.add_parser('predict', help='female, male or uncertain for audio files', description=_predict.__doc__)
     pr.add_argument('paths', nargs='+', help='audio files, or folders to walk')
     pr.add_argument('--model', help='a model file of the course (default: the pretrained model)')
     pr.add_argument('--threshold', type=float, help="least confidence for a gender (default: the model's own)")
-    pr.add_argument('--json', action='store_true', help='one JSON object per line instead of a table')
+    pr.add_argument('--json', action='store_true', help='JSON Lines instead of a table: one JSON object per file, null where there is no value')
+    per = pr.add_mutually_exclusive_group()
+    per.add_argument('--windows', dest='per', action='store_const', const='window', default='file', help='an answer per window of each file, with its start')
+    per.add_argument('--segments', dest='per', action='store_const', const='segment', help='time-stamped female, male and uncertain segments of each file: who spoke when')
+    pr.add_argument('--window-seconds', type=float, default=30.0, help='long files are judged in windows this long (default 30)')
     pr.set_defaults(run=_predict)
     rc = sub.add_parser('record', help='record from the microphone and say female, male or uncertain', description=_record.__doc__)
     rc.add_argument('--seconds', type=float, default=3.0, help='how long to record (default 3)')
@@ -216,7 +306,8 @@ def _parser() -> argparse.ArgumentParser:
     rc.add_argument('--out', help='also save the recording to this file (.wav, .flac, .ogg or .mp3)')
     rc.add_argument('--model', help='a model file of the course (default: the pretrained model)')
     rc.add_argument('--threshold', type=float, help="least confidence for a gender (default: the model's own)")
-    rc.add_argument('--json', action='store_true', help='one JSON object instead of a table')
+    rc.add_argument('--json', action='store_true', help='one line of JSON instead of a table, null where there is no value')
+    rc.add_argument('--stream', action='store_true', help='answer every half second on the last 1.5 s heard, for --seconds (up to 600) or until Ctrl-C')
     rc.add_argument('--list-devices', action='store_true', help='list the input devices and exit')
     rc.set_defaults(run=_record)
     t = sub.add_parser('train', help='train a model on corpora, holding out speakers of each', description=_train.__doc__)
@@ -224,7 +315,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--out', required=True, help='the model file to write (.gvm)')
     t.add_argument('--pretrained', action='store_true', help="repeat the shipped model's recipe on the shared real speech")
     t.add_argument('--shared', help='with --pretrained: the shared data folder (default: found beside the repository)')
-    t.add_argument('--family', default=PRETRAINED_FAMILY, choices=list(FAMILIES), help=f'model family (default {PRETRAINED_FAMILY})')
+    t.add_argument('--family', type=_one_of('gvoice.train', 'FAMILIES'), help=f"model family: {_FAMILIES} (default: the shipped model's, encoder)")
     t.add_argument('--features', help="another feature set or preset than the family's own")
     t.add_argument('--copies', type=int, default=2, help='augmented copies of each training clip (default 2)')
     t.add_argument('--test', type=float, default=0.2, help="fraction of every corpus's speakers held out (default 0.2)")
@@ -232,8 +323,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--lite', action='store_true', help='cnn family: save the numpy version, which loads without TensorFlow')
     t.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     t.add_argument('--exclude', action='append', default=[], metavar='CORPUS', help="leave this corpus out (repeat for more), e.g. --exclude SpeechAccentArchive")
-    t.add_argument('--terms', action='append', choices=TERMS,
-                   help="train only on corpora whose licence allows it (repeat for more), e.g. --terms permissive")
+    t.add_argument('--terms', action='append', type=_one_of('gvoice.train', 'TERMS'),
+                   help=f"train only on corpora whose licence allows it (repeat for more): {_TERMS}")
     t.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
     t.add_argument('--quiet', action='store_true', help='no progress bars')
     t.set_defaults(run=_train)
@@ -242,7 +333,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument('corpora', nargs='+', help='corpora as NAME:PATH or manifest CSVs')
     e.add_argument('--as-recorded', action='store_true', help='only as recorded (default: also telephone band, noise, one second)')
     e.add_argument('--threshold', type=float, default=0.8, help='confidence threshold for coverage (default 0.8)')
-    e.add_argument('--json', action='store_true', help='one JSON object per condition and corpus')
+    e.add_argument('--json', action='store_true', help='JSON Lines instead of tables: one JSON object per condition and corpus')
     e.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
     e.add_argument('--quiet', action='store_true', help='no progress bars')
     e.set_defaults(run=_evaluate)
@@ -258,6 +349,10 @@ def main(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
     "Entry point of the `gvoice` console script; returns the exit code."
     args = _parser().parse_args(argv)
     try: return args.run(args)
+    except ModuleNotFoundError as e:  # the core install (`pip install gvoice`) predicts; training and the course need the extras
+        print(f"gvoice {args.command}: needs the {(e.name or str(e)).partition('.')[0]} package, which comes with the course: pip install -e '.[course]' "
+              "in a clone of gvoice (see the README)", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as e:
         print(f"gvoice {args.command}: {e}", file=sys.stderr)
         return 2

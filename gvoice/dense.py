@@ -73,15 +73,9 @@ def train_net(net:keras.Model, # a network that outputs one logit (log-odds of f
 
 # %% ../nbs/10_dense.ipynb #619833f0
 def _valid_mask(y:np.ndarray, groups, valid:float, seed:int) -> np.ndarray:
-    "Rows held out for validation: `valid` of each gender's speakers (or of the rows, when `groups` is None)."
-    if groups is not None:
-        split = speaker_split(pd.DataFrame({'speaker': np.asarray(groups), 'gender': y}), valid=valid, test=0, seed=seed)
-        return split.to_numpy() == 'valid'
-    rng, mask = np.random.default_rng(seed), np.zeros(len(y), bool)
-    for g in np.unique(y):
-        rows = np.flatnonzero(y == g)
-        mask[rng.choice(rows, max(1, round(valid * len(rows))), replace=False)] = True
-    return mask
+    "Rows held out for validation: `valid` of each gender's speakers (`groups`), whole."
+    split = speaker_split(pd.DataFrame({'speaker': np.asarray(groups), 'gender': y}), valid=valid, test=0, seed=seed)
+    return split.to_numpy() == 'valid'
 
 def _take(X, rows:np.ndarray):
     "Rows `rows` (positions) of a DataFrame, array or list."
@@ -111,11 +105,15 @@ class KerasModel(VoiceModel):
 
     def fit(self, X, # training inputs, one per utterance
             y, # their labels, 'female'/'male'
-            groups=None, # their speakers (validation speakers are held out whole); None: validation rows at random
+            groups=None, # their speakers, required: validation speakers are held out whole (rows without speaker ids: np.arange(len(y)))
            ):
         "Train the network on most training speakers; calibrate its logits on the rest."
+        if groups is None:
+            raise ValueError(f"{type(self).__name__}.fit needs `groups`, the speaker of each utterance: validation and calibration hold out "
+                             "whole speakers (rows without speaker ids: groups=np.arange(len(y)), each row its own group)")
         keras.utils.set_random_seed(self.train.seed)
         y = as_labels(y)
+        if len(set(y)) < 2: raise ValueError(f"need both genders to train; all {len(y)} utterances are {y[0]!r}")
         valid = _valid_mask(y, groups, self.train.valid, self.train.seed)
         if len(set(y[valid])) < 2 or len(set(y[~valid])) < 2:
             raise ValueError(f"need both genders in training and in validation; have {len(y)} utterances, {int(valid.sum())} for validation")

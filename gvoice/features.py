@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import scipy.fft
-import librosa
+import lazy_loader
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
@@ -28,10 +28,14 @@ from .audio import AudioError, _frame_params, atomic_write, load_audio, resample
 from .pitch_formants import f0_statistics, formant_features, pitch_features, voice_features, yin_track
 from .encoder import speaker_embedding  # notebook 17: numpy only, its weights read on first use
 
+librosa = lazy_loader.load('librosa')  # loaded on first use: the shipped model's features (notebook 17) need none of it, nor numba's compilation
+
+
 # %% auto #0
-__all__ = ['PRESETS', 'FEATURE_SETS', 'LIBRARIES', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats', 'Preset',
-           'mfcc_stats', 'mel128_means', 'f0_stats', 'FeatureSet', 'feature_set', 'default_cache_dir', 'file_features',
-           'code_digest', 'Extraction', 'extract', 'preset', 'file_array', 'extract_arrays', 'pad_frames', 'patches']
+__all__ = ['librosa', 'PRESETS', 'FEATURE_SETS', 'LIBRARIES', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats',
+           'Preset', 'mfcc_stats', 'mel128_means', 'f0_stats', 'FeatureSet', 'feature_set', 'default_cache_dir',
+           'file_features', 'code_digest', 'Extraction', 'extract', 'preset', 'file_array', 'extract_arrays',
+           'pad_frames', 'patches']
 
 # %% ../nbs/06_features.ipynb #60f56088
 def cmvn(x:np.ndarray, # features × frames
@@ -163,7 +167,7 @@ PRESETS = {p.name: p for p in [
     Preset('s3_mfcc40', 'S3: 1D/2D MFCC CNNs', 22050, '40 MFCC × 87 frames of the first 2 s', _s3),
     Preset('s3_stats', 'S3: spectral statistics + XGBoost', 22050, 'spectral statistics, mean/min/max/std; 76', _s3_stats),
     Preset('s4_stft_blocks', 'S4: spectrogram-block CNNs', 16000, '|STFT| 1024 window, 8 ms step, blocks of 100 frames; blocks × 513 × 100', _s4),
-    Preset('logmel64', "gvoice: the course's CNN (notebook 11)", 16000, '64 log-mel bands (dB, 80 dB range), 25/10 ms; 64 × frames', _logmel64)]}
+    Preset('logmel64', "gvoice: the course's CNN (notebook 12)", 16000, '64 log-mel bands (dB, 80 dB range), 25/10 ms; 64 × frames', _logmel64)]}
 
 # %% ../nbs/06_features.ipynb #b37127ba
 def mfcc_stats(y:np.ndarray, # mono samples

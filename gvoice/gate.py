@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
-from scipy import signal
 
 from .audio import _runs, detect_speech, resample
 from .pitch_formants import HOP_SECONDS, PitchTrack, yin_track
@@ -112,7 +112,8 @@ def non_speech(kind:str, # one of NON_SPEECH
     elif kind == 'syllable_train':
         y = _harmonic(np.full(n, rng.uniform(90, 250)), sr, 19, 1.0, rng) * (np.sin(2 * np.pi * rng.uniform(3, 6) * t) > -0.3)
     elif kind == 'chirp':
-        y = signal.chirp(t, rng.uniform(60, 150), max(duration, 1e-3), rng.uniform(1000, 4000), method='logarithmic')
+        from scipy.signal import chirp
+        y = chirp(t, rng.uniform(60, 150), max(duration, 1e-3), rng.uniform(1000, 4000), method='logarithmic')
     elif kind == 'siren': y = np.sin(2 * np.pi * np.cumsum(900 + 400 * np.sin(2 * np.pi * rng.uniform(0.3, 2) * t)) / sr)
     elif kind in ('chord', 'melody', 'violin'):
         y = np.zeros(n)
@@ -150,14 +151,19 @@ VOICE_F0 = (60.0, 400.0)  # Hz: speaking voices, from a deep bass to a high fema
 MAX_STEP_CENTS = 100.0  # a voice's pitch moves by less than a semitone in 10 ms
 PITCH_BAND = (50.0, 3000.0)  # Hz: YIN hears only this band: a DC offset or rumble below it, hiss above it, hide a voice's period
 
-_PITCH_FILTER = signal.butter(4, PITCH_BAND, 'bandpass', fs=PITCH_SR, output='sos')
+@cache
+def _pitch_filter() -> np.ndarray:
+    "The 4th-order Butterworth band-pass of PITCH_BAND at PITCH_SR, as second-order sections, designed on first use."
+    from scipy.signal import butter
+    return butter(4, PITCH_BAND, 'bandpass', fs=PITCH_SR, output='sos')
 
 def pitch_track(y:np.ndarray, # mono samples
                 sr:int, # their sample rate, Hz
                ) -> PitchTrack:
     "YIN F0 and voicing of `y` on 10 ms frames, computed at 8 kHz on the band PITCH_BAND (`gvoice.pitch_formants.yin_track`)."
     y8 = resample(np.asarray(y, dtype=np.float32), sr, PITCH_SR)
-    y8 = signal.sosfilt(_PITCH_FILTER, y8).astype(np.float32) if len(y8) else y8
+    from scipy.signal import sosfilt
+    y8 = sosfilt(_pitch_filter(), y8).astype(np.float32) if len(y8) else y8
     return yin_track(y8, PITCH_SR)
 
 def cents(f0:np.ndarray, # F0 in Hz, NaN or 0 where unvoiced

@@ -21,9 +21,9 @@ from .audio import atomic_write, load_audio, resample
 from .features import FEATURE_SETS, PRESETS
 
 # %% auto #0
-__all__ = ['CLASSES', 'MODEL_KINDS', 'MODEL_FORMAT', 'as_labels', 'featurizer', 'register_model', 'VoiceModel', 'SklearnModel',
-           'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'load_model', 'log_odds', 'PlattScaling',
-           'Recalibrated', 'fold_scores', 'cross_validate']
+__all__ = ['CLASSES', 'MODEL_KINDS', 'MODEL_FORMAT', 'MODEL_HOMES', 'as_labels', 'featurizer', 'register_model', 'VoiceModel',
+           'SklearnModel', 'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'model_class', 'load_model',
+           'log_odds', 'PlattScaling', 'Recalibrated', 'fold_scores', 'cross_validate']
 
 # %% ../nbs/07_models.ipynb #d6b53867
 CLASSES = ('female', 'male')
@@ -61,7 +61,7 @@ class VoiceModel:
         self.sr, self._featurize = featurizer(features)
         self.features, self.info = features, {}
 
-    def fit(self, X, y, groups=None): raise NotImplementedError  # groups: speaker of each utterance, for internal splits
+    def fit(self, X, y, groups=None): raise NotImplementedError  # groups: speaker of each utterance, for internal splits; SklearnModel also takes weights
     def _p_female(self, X) -> np.ndarray: raise NotImplementedError
     def _payload(self) -> dict[str, bytes]: raise NotImplementedError
     @classmethod
@@ -134,12 +134,20 @@ class SklearnModel(VoiceModel):
         from sklearn.model_selection._search import BaseSearchCV
         return isinstance(self.estimator, BaseSearchCV)
 
-    def fit(self, X, y, groups=None):
+    def _weight_args(self, weights) -> dict:
+        "The fit keyword that hands per-utterance `weights` to the final estimator, through a search and a Pipeline."
+        if weights is None: return {}
+        inner = self.estimator.estimator if self._is_search else self.estimator
+        return {f'{inner.steps[-1][0]}__sample_weight' if hasattr(inner, 'steps') else 'sample_weight': np.asarray(weights, dtype=np.float64)}
+
+    def fit(self, X, y, groups=None,
+            weights=None, # how much each utterance counts in the fit (None: equally)
+           ):
         "Fit on utterance vectors `X` (DataFrame or matrix) and labels `y`; a hyper-parameter search gets `groups` (speakers) for its folds."
         if self._is_search and groups is None:
             raise ValueError(f"{type(self.estimator).__name__} chooses hyper-parameters by CV split by speaker: fit needs `groups` (the speaker of each utterance)")
         if isinstance(X, pd.DataFrame): self.feature_names = list(X.columns)
-        self.estimator.fit(self._matrix(X), as_labels(y), **({'groups': np.asarray(groups)} if self._is_search else {}))
+        self.estimator.fit(self._matrix(X), as_labels(y), **({'groups': np.asarray(groups)} if self._is_search else {}), **self._weight_args(weights))
         return self
 
     @property
@@ -193,7 +201,7 @@ def save_model(model:VoiceModel, # a fitted model
               ) -> Path:
     "Write `model` with its metadata and payload digests to one zip file, atomically."
     files = model._payload()
-    meta = {'format': MODEL_FORMAT, 'kind': model.kind, 'module': type(model).__module__, 'features': model.features,
+    meta = {'format': MODEL_FORMAT, 'kind': model.kind, 'features': model.features,
             'sr': model.sr, 'classes': list(CLASSES), 'gvoice_version': __version__,
             'created': _dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'),
             'params': model._params(), 'training': training or {}, 'metrics': metrics or {},
@@ -205,6 +213,12 @@ def save_model(model:VoiceModel, # a fitted model
     return path
 
 # %% ../nbs/07_models.ipynb #6b106a5c
+MODEL_HOMES = {'sklearn': 'gvoice.models', 'recalibrated': 'gvoice.models', 'gmm': 'gvoice.gmm', 'gmm_ubm': 'gvoice.gmm',
+               'f0_floor': 'gvoice.classical', 'keras_dense': 'gvoice.dense', 'keras_cnn': 'gvoice.cnn',
+               'lite_patch_cnn': 'gvoice.lite'}  # every kind of model file gvoice reads -> the module defining it (tests/test_models.py checks it)
+_META_FIELDS = {'format': int, 'kind': str, 'features': str, 'sr': int, 'gvoice_version': str, 'created': str,
+                'params': dict, 'training': dict, 'metrics': dict, 'sha256': dict}  # what save_model writes, and load_model reads
+
 def _read_model_file(path:Path) -> tuple[dict, dict[str, bytes]]:
     "Metadata and payload files of a model file, checked for completeness and integrity."
     if not path.is_file(): raise ModelFileError(f"{path}: model file not found")
@@ -216,13 +230,24 @@ def _read_model_file(path:Path) -> tuple[dict, dict[str, bytes]]:
             files = {n: zf.read(n) for n in zf.namelist() if n != _META}
     except (zipfile.BadZipFile, EOFError) as e: raise ModelFileError(f"{path}: not a gvoice model file, or truncated ({e})") from None
     except json.JSONDecodeError as e: raise ModelFileError(f"{path}: unreadable metadata ({e})") from None
+    if not isinstance(meta, dict): raise ModelFileError(f"{path}: its metadata is a JSON {type(meta).__name__}, not an object")
     if meta.get('format') != MODEL_FORMAT:
         raise ModelFileError(f"{path}: model file format {meta.get('format')} (gvoice {meta.get('gvoice_version')}); "
                              f"this gvoice ({__version__}) reads format {MODEL_FORMAT}")
-    for name, digest in meta.get('sha256', {}).items():
-        if name not in files or hashlib.sha256(files[name]).hexdigest() != digest:
-            raise ModelFileError(f"{path}: {name} was modified after the model was saved (checksum mismatch)")
+    wrong = [f"{k} ({t.__name__})" for k, t in _META_FIELDS.items() if not isinstance(meta.get(k), t)]
+    if wrong: raise ModelFileError(f"{path}: incomplete metadata: missing or mistyped {', '.join(wrong)}")
+    for name in sorted(set(files) | set(meta['sha256'])):
+        if name not in files or name not in meta['sha256'] or hashlib.sha256(files[name]).hexdigest() != meta['sha256'][name]:
+            raise ModelFileError(f"{path}: {name} was modified after the model was saved (checksum mismatch or missing)")
     return meta, files
+
+def model_class(kind:str, # the kind a model file names
+                path='<model file>', # the file, for messages
+               ) -> type:
+    "The VoiceModel subclass of `kind`, importing its module from `MODEL_HOMES` when needed (never a module the file names)."
+    if kind not in MODEL_HOMES: raise ModelFileError(f"{path}: unknown model kind {kind!r}; known: {', '.join(sorted(MODEL_HOMES))}")
+    if kind not in MODEL_KINDS: importlib.import_module(MODEL_HOMES[kind])  # a family defined in a later notebook registers itself
+    return MODEL_KINDS[kind]
 
 def load_model(path, # a model file written by `VoiceModel.save`
                features:str|None=None, # the feature recipe the caller will feed; None: accept the model's own
@@ -234,10 +259,8 @@ def load_model(path, # a model file written by `VoiceModel.save`
         raise ModelFileError(f"{path}: model made for features {meta['features']!r}, not {features!r}")
     try: featurizer(meta['features'])
     except ValueError as e: raise ModelFileError(f"{path}: {e}") from None
-    if meta['kind'] not in MODEL_KINDS and str(meta.get('module', '')).startswith('gvoice.'):
-        importlib.import_module(meta['module'])  # a model family defined in a later notebook registers itself
-    if meta['kind'] not in MODEL_KINDS: raise ModelFileError(f"{path}: unknown model kind {meta['kind']!r}; known: {sorted(MODEL_KINDS)}")
-    model = MODEL_KINDS[meta['kind']]._from_payload(files, {**meta, 'path': str(path)})
+    try: model = model_class(meta['kind'], path)._from_payload(files, {**meta, 'path': str(path)})
+    except KeyError as e: raise ModelFileError(f"{path}: incomplete model file: no {e} in its {meta['kind']} payload or parameters") from None
     model.info = {k: meta[k] for k in ('gvoice_version', 'created', 'training', 'metrics')}
     return model
 
@@ -295,9 +318,8 @@ class Recalibrated(VoiceModel):
     @classmethod
     def _from_payload(cls, files, meta):
         inner = meta['params']['inner']
-        if inner['kind'] not in MODEL_KINDS or inner['kind'] == cls.kind:
-            raise ModelFileError(f"{meta['path']}: a recalibrated model of unknown kind {inner['kind']!r}; known: {sorted(set(MODEL_KINDS) - {cls.kind})}")
-        model = MODEL_KINDS[inner['kind']]._from_payload({k[len('inner/'):]: v for k, v in files.items() if k.startswith('inner/')}, {**meta, **inner})
+        if inner['kind'] == cls.kind: raise ModelFileError(f"{meta['path']}: a recalibrated model inside a recalibrated model")
+        model = model_class(inner['kind'], meta['path'])._from_payload({k[len('inner/'):]: v for k, v in files.items() if k.startswith('inner/')}, {**meta, **inner})
         platt = PlattScaling()
         platt.a, platt.b = float(meta['params']['a']), float(meta['params']['b'])
         return cls(model, platt)

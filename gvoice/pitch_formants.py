@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
+import lazy_loader
 import numpy as np
 import parselmouth
 from parselmouth.praat import call
 
 from .audio import resample
 
+librosa = lazy_loader.load('librosa')  # loaded on first use (pYIN): YIN, the gate and prediction never need it, nor numba's compilation
+
 # %% auto #0
-__all__ = ['FMIN', 'FMAX', 'HOP_SECONDS', 'SPEED_OF_SOUND', 'F0_STATISTICS', 'VOICE_QUALITY', 'PITCH_FEATURES',
-           'FORMANT_FEATURES', 'frame_signal', 'cmndf', 'PitchTrack', 'min_frame_length', 'yin_track', 'pyin_track',
-           'praat_track', 'f0_errors', 'voicing_accuracy', 'formant_errors', 'f0_statistics', 'voice_quality',
-           'pitch_features', 'levinson', 'lpc', 'lpc_poles', 'pick_formants', 'lpc_formants', 'burg_formants',
-           'formant_dispersion', 'vocal_tract_length', 'formant_features', 'voice_features']
+__all__ = ['librosa', 'FMIN', 'FMAX', 'HOP_SECONDS', 'SPEED_OF_SOUND', 'F0_STATISTICS', 'VOICE_QUALITY', 'PITCH_FEATURES',
+           'FORMANT_FEATURES', 'frame_signal', 'cmndf', 'yin_f0', 'PitchTrack', 'min_frame_length', 'yin_track',
+           'pyin_track', 'praat_track', 'f0_errors', 'voicing_accuracy', 'formant_errors', 'f0_statistics',
+           'voice_quality', 'pitch_features', 'levinson', 'lpc', 'lpc_poles', 'pick_formants', 'lpc_formants',
+           'burg_formants', 'formant_dispersion', 'vocal_tract_length', 'formant_features', 'voice_features']
 
 # %% ../nbs/05_pitch_formants.ipynb #95f20c70
 FMIN, FMAX = 50.0, 600.0  # Hz: the F0 search range, from a deep bass to a high speaking voice
@@ -43,7 +45,7 @@ def frame_signal(y:np.ndarray, # mono samples
                 ) -> np.ndarray:
     "Frames of `y` (n_frames × frame_length) centred on samples 0, hop, 2·hop, …, zero-padded at both ends."
     y = np.pad(_mono(y), (frame_length // 2, frame_length - frame_length // 2))
-    return librosa.util.frame(y, frame_length=frame_length, hop_length=hop_length, axis=0)
+    return np.lib.stride_tricks.sliding_window_view(y, frame_length)[::hop_length]  # views, no copies
 
 # %% ../nbs/05_pitch_formants.ipynb #ae5f33a2
 def cmndf(frames:np.ndarray, # (n_frames, frame_length) stretches of signal
@@ -59,6 +61,29 @@ def cmndf(frames:np.ndarray, # (n_frames, frame_length) stretches of signal
     mean = np.cumsum(d[..., 1:], axis=-1) / tau[1:]
     ratio = np.divide(d[..., 1:], mean, out=np.ones_like(mean), where=mean > 1e-12 * energy[..., -1:])  # silence: 1
     return np.concatenate([np.ones(d.shape[:-1] + (1,)), ratio], axis=-1)
+
+# %% ../nbs/05_pitch_formants.ipynb #d5a71a3f
+def yin_f0(frames:np.ndarray, # (n_frames, frame_length) stretches of signal (`frame_signal`)
+           sr:int, # sample rate, Hz
+           fmin:float=FMIN, # lowest F0 to look for, Hz
+           fmax:float=FMAX, # highest F0 to look for, Hz
+           trough_threshold:float=0.1, # the first dip of d' below this is the period
+          ) -> np.ndarray:
+    "F0 (Hz) of each frame by YIN, as `librosa.yin` computes it: the first dip of d' below `trough_threshold` (else its minimum), refined by a parabola."
+    w = frames.shape[-1]
+    lo, hi = int(np.floor(sr / fmax)), min(int(np.ceil(sr / fmin)), w - 1)
+    n_fft = 1 << int(np.ceil(np.log2(w + hi)))  # long enough that lags up to hi do not wrap around
+    acf = np.fft.irfft(np.abs(np.fft.rfft(frames, n_fft)) ** 2, n_fft)[..., :hi + 1]
+    d = 2 * (acf[..., :1] - acf[..., 1:]) - np.cumsum(frames[..., :hi] ** 2, axis=-1)  # lags 1 … hi, librosa's d
+    dp = (d / (np.cumsum(d, axis=-1) / np.arange(1, hi + 1) + np.finfo(d.dtype).tiny))[..., lo - 1:]  # d', lags lo … hi
+    left, mid, right = dp[..., :-2], dp[..., 1:-1], dp[..., 2:]
+    trough = np.concatenate([dp[..., :1] < dp[..., 1:2], (mid < left) & (mid <= right), dp[..., -1:] < dp[..., -2:-1]], axis=-1)
+    below = trough & (dp < trough_threshold)
+    k = np.where(below.any(-1), below.argmax(-1), dp.argmin(-1))  # index of the period among lags lo … hi
+    rows, at = np.arange(len(k)), np.clip(k, 1, dp.shape[-1] - 2)
+    a, b = dp[rows, at + 1] + dp[rows, at - 1] - 2 * dp[rows, at], (dp[rows, at + 1] - dp[rows, at - 1]) / 2
+    inside = (k == at) & (np.abs(b) < np.abs(a))  # the parabola's bottom lies within a lag of k (never at the ends)
+    return sr / (lo + k + np.where(inside, -b / np.where(a == 0, 1, a), 0.0))
 
 # %% ../nbs/05_pitch_formants.ipynb #64c58659
 @dataclass
@@ -99,11 +124,11 @@ def yin_track(y:np.ndarray, # mono samples
               threshold:float=0.3, # voiced where d' at the period is below this (0: perfectly periodic)
               silence_db:float=-40.0, # frames this far below the loudest frame are unvoiced
              ) -> PitchTrack:
-    "F0 by YIN (librosa), voiced where the frame is periodic enough and not silent."
+    "F0 by YIN (`yin_f0`, as librosa's), voiced where the frame is periodic enough and not silent."
     y, hop_length = _mono(y), _hop(sr, hop_length)
-    frame_length = frame_length or min_frame_length(sr, fmin)
-    f0 = librosa.yin(y, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame_length, hop_length=hop_length)
-    d = cmndf(frame_signal(y, frame_length, hop_length), int(np.ceil(sr / fmin)))
+    frames = frame_signal(y, frame_length or min_frame_length(sr, fmin), hop_length)
+    f0 = yin_f0(frames, sr, fmin, fmax)
+    d = cmndf(frames, int(np.ceil(sr / fmin)))
     lag = np.clip(np.round(sr / f0).astype(int), 1, d.shape[-1] - 1)
     aperiodicity = np.take_along_axis(d, lag[:, None], axis=-1)[:, 0]
     return _track(f0, (aperiodicity < threshold) & (_level_db(y, sr, hop_length) > silence_db), sr, hop_length)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.resources
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ class Prediction(Mapping):
     duration: float  # length of the recording, s
     windows: int  # windows the recording was cut into
     source: str = ''  # the file, when there was one
+    start: float = 0.0  # where what was judged starts in the recording, s: 0, or a window's start (`predict_windows`)
 
     def __getitem__(self, key): 
         if key not in self._keys(): raise KeyError(key)
@@ -53,17 +54,40 @@ def _weighted_median(values:np.ndarray, weights:np.ndarray) -> float:
     cum = np.cumsum(w[order])
     return float(v[order][np.searchsorted(cum, cum[-1] / 2)])
 
+def _number(name:str, value, low:float, high:float=float('inf'), low_open:bool=False) -> float:
+    "`value` as a float, or a ValueError saying it must be a number in [low, high] (or (low, high] when `low_open`)."
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and np.isfinite(value) \
+        and (value > low if low_open else value >= low) and value <= high
+    if not ok: raise ValueError(f"{name}={value!r}: must be a number {'above' if low_open else 'at least'} {low:g}"
+                                + (f" and at most {high:g}" if high < float('inf') else ''))
+    return float(value)
+
+def _check_audio(y, # what the caller passed as samples
+                 sr, # and as their rate
+                ) -> np.ndarray:
+    "`y` as float32 mono samples, or a ValueError that says what is wrong with `y` or `sr`."
+    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
+        raise ValueError(f"sr={sr!r}: the sample rate must be a positive whole number of Hz, such as 16000")
+    y = np.asarray(y)
+    if y.ndim != 1: raise ValueError(f"y has shape {y.shape}: expected mono samples, a 1-D array (see gvoice.audio.to_mono)")
+    if y.dtype.kind != 'f': raise ValueError(f"y has dtype {y.dtype}: expected float samples in [-1, 1] (integer PCM: divide by its full scale, e.g. y / 32768 for int16)")
+    y = y.astype(np.float32)
+    if not np.isfinite(y).all(): raise ValueError(f"y holds {int(np.sum(~np.isfinite(y)))} NaN or Inf samples (as float32)")
+    return y
+
 class GenderPredictor:
     "Female, male or uncertain for a recording: the no-speech gate, a calibrated model, a confidence threshold, windows for long audio."
 
     def __init__(self, model:VoiceModel, # a fitted model of the course
                  threshold:float|None=None, # least confidence max(P(female), P(male)) for a gender, below it 'uncertain'; None: the model's own (chosen in training), else 0.8
                  min_speech:float=MIN_SPEECH, # seconds of speech needed to judge (`gvoice.gate.MIN_SPEECH`)
-                 window_seconds:float=30.0, # long audio is judged in windows of this length, read one at a time
+                 window_seconds:float=30.0, # long audio is judged in windows of this length (at least 1 s), read one at a time
                 ):
         if threshold is None: threshold = float(model.info.get('metrics', {}).get('threshold', 0.8))
-        if not 0.5 <= threshold < 1: raise ValueError(f"threshold={threshold}: must be in [0.5, 1)")
-        self.model, self.threshold, self.min_speech, self.window_seconds = model, threshold, min_speech, window_seconds
+        if not isinstance(threshold, (int, float, np.number)) or not 0.5 <= threshold < 1: raise ValueError(f"threshold={threshold}: must be in [0.5, 1)")
+        self.model, self.threshold = model, float(threshold)
+        self.min_speech = _number('min_speech', min_speech, 0)
+        self.window_seconds = _number('window_seconds', window_seconds, 1)
 
     @classmethod
     def load(cls, path, # a model file of the course (`VoiceModel.save`)
@@ -83,7 +107,7 @@ class GenderPredictor:
                 sr:int, # their sample rate, Hz
                ) -> Prediction:
         "Female, male or uncertain for samples in memory."
-        y = np.asarray(y, dtype=np.float32)
+        y = _check_audio(y, sr)
         step = max(1, int(self.window_seconds * sr))
         return self._judge((y[i:i + step] for i in range(0, max(len(y), 1), step)), sr, '')
 
@@ -91,6 +115,18 @@ class GenderPredictor:
                     ) -> Prediction:
         "Female, male or uncertain for a file, read one window at a time."
         return self._judge(stream_audio(path, sr=self.model.sr, block_seconds=self.window_seconds), self.model.sr, str(path))
+
+    def predict_windows(self, path, # an audio file, any length
+                       ) -> list[Prediction]:
+        "Female, male or uncertain for each window of a file, judged alone: who spoke when in a long recording."
+        sr, start, out, held = self.model.sr, 0.0, [], None
+        for w in stream_audio(path, sr=sr, block_seconds=self.window_seconds):
+            if held is not None and len(w) >= len(held) / 2:
+                out.append(replace(self._judge([held], sr, str(path)), start=start))
+                start, held = start + len(held) / sr, w
+            else: held = w if held is None else np.concatenate([held, w])  # a last piece under half a window joins the one before
+        if held is not None: out.append(replace(self._judge([held], sr, str(path)), start=start))
+        return out
 
     def _judge(self, windows:Iterable[np.ndarray], sr:int, source:str) -> Prediction:
         "Gate each window, ask the model about those with speech, and combine their log-odds weighted by speech seconds."

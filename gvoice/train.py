@@ -21,9 +21,10 @@ from .models import PlattScaling, Recalibrated, VoiceModel, _take, fold_scores, 
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'PRETRAINED_FEATURES',
-           'PRETRAINED_TERMS', 'FEATURE_BUDGET_MS', 'parse_corpus', 'load_corpora', 'heldout_split', 'Crop',
-           'model_inputs', 'training_inputs', 'make_family', 'fit_family', 'heldout_scores', 'calibration_error',
-           'summarize', 'loco_folds', 'loco_scores', 'loco_summary', 'loco_calibration', 'choose_threshold',
+           'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'FEATURE_BUDGET_MS', 'parse_corpus', 'corpus_names',
+           'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'training_inputs', 'make_family',
+           'balanced_weights', 'fit_family', 'heldout_scores', 'calibration_error', 'summarize', 'loco_folds',
+           'loco_scores', 'loco_summary', 'loco_calibration', 'risk_coverage', 'choose_calibration', 'choose_threshold',
            'loco_metrics', 'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'load_mel128_rows', 'provenance',
            'heldout_metrics', 'provenance_markdown', 'training_recipe', 'save_with_provenance', 'train_model',
            'train_pretrained', 'evaluate_corpora']
@@ -39,6 +40,12 @@ def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or th
     raise ValueError(f"{spec!r}: name a corpus as NAME:PATH with NAME one of {', '.join(LOADERS)}, "
                      "or give a manifest CSV (columns path, speaker, gender)")
 
+def corpus_names(df:pd.DataFrame, # a loader's manifest: dataset, and perhaps corpus or subset columns
+                ) -> pd.Series:
+    "The corpus of each clip: a manifest's own `corpus` column, else the dataset with its subset (e.g. 'librispeech train-clean-100', so that it cannot be mistaken for another part of LibriSpeech)."
+    if 'corpus' in df: return df['corpus']
+    return df.dataset + ' ' + df.subset if 'subset' in df else df.dataset
+
 def load_corpora(specs:list, # corpus specs (see `parse_corpus`)
                  exclude:tuple=(), # names of corpora (the `corpus` column) to leave out, e.g. ('SpeechAccentArchive',)
                 ) -> pd.DataFrame:
@@ -47,7 +54,7 @@ def load_corpora(specs:list, # corpus specs (see `parse_corpus`)
     for spec in specs:
         name, path = parse_corpus(spec)
         df = load_manifest(path, (path if path.is_dir() else path.parent).name) if name == 'manifest' else load_dataset(name, path)
-        frames.append(df.assign(corpus=df['corpus'] if 'corpus' in df else df.dataset))
+        frames.append(df.assign(corpus=corpus_names(df)))
     out = pd.concat(frames, ignore_index=True)
     if out.path.duplicated().any(): raise ValueError(f"{out.path.duplicated().sum()} files are named by more than one corpus spec, e.g. {out.path[out.path.duplicated()].iloc[0]}")
     unknown = sorted(set(exclude) - set(out.corpus))
@@ -141,14 +148,14 @@ def _dense(default_features):
         return DenseModel(features or default_features, batchnorm=True, log_mel=True, train=_keras_train(epochs, seed, 256))
     return make
 
-def _classical(name, default_features='all'):
+def _classical(name, default_features='all', **options):
     def make(features, epochs, seed):
         from gvoice.classical import CLASSICAL_MODELS
-        return CLASSICAL_MODELS[name](features or default_features)
+        return CLASSICAL_MODELS[name](features or default_features, **options)
     return make
 
 FAMILIES = {'floor': _classical('f0_floor'), 'logreg': _classical('logreg'), 'svm': _classical('svm'),
-            'dense': _dense('s2_voice'), 'dense_cv': _dense('s2_mel128'), 'cnn': _cnn, 'encoder': _classical('logreg', 'ge2e')}
+            'dense': _dense('s2_voice'), 'dense_cv': _dense('s2_mel128'), 'cnn': _cnn, 'encoder': _classical('logreg', 'ge2e', C=0.001)}
 
 def make_family(name:str, # a name in FAMILIES
                 epochs:int|None=None, # Keras families: train this many epochs (None: up to 50, with early stopping)
@@ -160,6 +167,12 @@ def make_family(name:str, # a name in FAMILIES
     return FAMILIES[name](features, epochs, seed)
 
 # %% ../nbs/16_train.ipynb #6d32e1ad
+def balanced_weights(rows:pd.DataFrame, # training rows with corpus and gender columns
+                    ) -> np.ndarray:
+    "A weight per row, so that every corpus, and each gender within it, weighs the same in the fit (mean weight 1)."
+    w = 1 / rows.groupby(['corpus', 'gender']).gender.transform('size').to_numpy(dtype=float)
+    return w * len(w) / w.sum()
+
 def fit_family(name:str, # a name in FAMILIES
                train:pd.DataFrame, # training clips (speaker and gender columns)
                copies:int=2, # augmented copies of each clip
@@ -169,6 +182,7 @@ def fit_family(name:str, # a name in FAMILIES
                also:tuple|None=None, # (inputs, rows with gender and speaker) to train on as well, e.g. Common Voice feature rows
                n_jobs:int=1, # worker processes for features
                progress:bool=True, # progress bars
+               balance:bool=False, # weigh every corpus, and each gender within it, the same (`balanced_weights`)
               ) -> VoiceModel:
     "A model of family `name` trained on `train`, augmented copies of it, and `also`."
     model = make_family(name, epochs, seed, features)
@@ -177,7 +191,7 @@ def fit_family(name:str, # a name in FAMILIES
         if not isinstance(X, pd.DataFrame) or list(also[0].columns) != list(X.columns):
             raise ValueError(f"`also` must hold the same named features as {model.features!r}")
         X, rows = pd.concat([X, also[0]], ignore_index=True), pd.concat([rows, also[1]], ignore_index=True)
-    return model.fit(X, rows.gender, groups=rows.speaker)
+    return model.fit(X, rows.gender, groups=rows.speaker, **({'weights': balanced_weights(rows)} if balance else {}))
 
 def heldout_scores(model:VoiceModel, # a fitted model
                    test:pd.DataFrame, # held-out clips (speaker, gender, corpus columns)
@@ -233,7 +247,7 @@ def loco_folds(manifest:pd.DataFrame, # clips with corpus, speaker and gender co
     if folds.nunique() < 2: raise ValueError(f"leave-one-corpus-out needs two folds or more; the corpora give {sorted(folds.unique())}")
     return folds
 
-def loco_scores(family:str, # a name in FAMILIES
+def loco_scores(family, # a name in FAMILIES, or a function of no arguments that returns a fresh model
                 speech:pd.DataFrame, # all clips: corpus, speaker, gender columns
                 folds:pd.Series|None=None, # test fold of each clip (None: `loco_folds(speech)`)
                 pool:pd.Series|None=None, # True for clips that may be trained on (None: all)
@@ -244,23 +258,26 @@ def loco_scores(family:str, # a name in FAMILIES
                 features:str|None=None, # as in `make_family`
                 n_jobs:int=1, # worker processes for features
                 progress:bool=True, # progress bars
+                balance:bool=False, # as in `fit_family`
                ) -> pd.DataFrame:
     "P(female) of every clip under every condition, from a model of `family` trained on the other folds' clips of `pool`."
     folds = loco_folds(speech) if folds is None else folds
     pool = pd.Series(True, index=speech.index) if pool is None else pool
     fold_of, trainable = dict(zip(speech.path, folds)), set(speech.path[pool.to_numpy()])
-    make = lambda: make_family(family, epochs, seed, features)
+    make = (lambda: make_family(family, epochs, seed, features)) if isinstance(family, str) else family
+    label = family if isinstance(family, str) else repr(make())
     X, rows = training_inputs(make().features, speech, copies, n_jobs=n_jobs, progress=progress)  # every input once, for all folds
     tests = {name: model_inputs(make().features, speech, change, n_jobs=n_jobs, progress=progress) for name, change in conditions.items()}
     frames = []
-    for fold in tqdm(sorted(folds.unique()), desc=f'leave one corpus out ({family})', disable=not progress):
+    for fold in tqdm(sorted(folds.unique()), desc=f'leave one corpus out ({label})', disable=not progress):
         train = np.flatnonzero(rows.path.map(fold_of).ne(fold) & rows.path.isin(trainable))
         if rows.gender.iloc[train].nunique() < len(GENDERS): raise ValueError(f"without {fold!r}, the pool has clips of one gender only")
-        model = make().fit(_take(X, train), rows.gender.iloc[train], groups=rows.speaker.iloc[train])
+        weights = {'weights': balanced_weights(rows.iloc[train])} if balance else {}
+        model = make().fit(_take(X, train), rows.gender.iloc[train], groups=rows.speaker.iloc[train], **weights)
         for name, (X_c, kept) in tests.items():
             test = np.flatnonzero(kept.path.map(fold_of).eq(fold))
             frames.append(kept.iloc[test][['path', 'speaker', 'gender', 'corpus']].assign(
-                condition=name, p_female=model.p_female(_take(X_c, test)), fold=fold, family=family))
+                condition=name, p_female=model.p_female(_take(X_c, test)), fold=fold, family=label))
     return pd.concat(frames, ignore_index=True)
 
 def loco_summary(scores:pd.DataFrame, # from `loco_scores` (one family, or several in a `family` column)
@@ -285,24 +302,45 @@ def loco_calibration(scores:pd.DataFrame, # from `loco_scores`: p_female, gender
         out.loc[this, 'p_female'] = PlattScaling().fit(lo[~this], scores.gender[~this], w[~this], intercept)(lo[this])
     return PlattScaling().fit(lo, scores.gender, w, intercept), out
 
+def risk_coverage(scores:pd.DataFrame, # from `loco_scores` (calibrated): p_female, gender and fold columns
+                  thresholds:tuple|None=None, # confidence thresholds to try (None: 0.50 to 0.99 in steps of 0.01)
+                 ) -> pd.DataFrame:
+    "Per threshold, the means over folds of coverage, accuracy on the answers and balanced accuracy with 'uncertain' as a miss."
+    if thresholds is None: thresholds = np.round(np.arange(0.5, 1.0, 0.01), 2)
+    conf, right = np.maximum(scores.p_female, 1 - scores.p_female).to_numpy(), ((scores.p_female >= 0.5) == (scores.gender == 'female')).to_numpy()
+    rows = {}
+    for t in thresholds:
+        d = pd.DataFrame({'fold': scores.fold.to_numpy(), 'gender': scores.gender.to_numpy(), 'sure': conf >= t, 'hit': right & (conf >= t)})
+        answered = d[d.sure].groupby('fold').hit.mean().reindex(d.fold.unique())
+        rows[float(t)] = {'coverage': d.groupby('fold').sure.mean().mean(), 'accuracy answered': answered.mean(),
+                          'strict balanced accuracy': d.groupby(['fold', 'gender']).hit.mean().groupby('fold').mean().mean()}
+    return pd.DataFrame(rows).T.rename_axis('threshold')
+
+def choose_calibration(scores:pd.DataFrame, # from `loco_scores`: p_female, gender and fold columns
+                      ) -> tuple[PlattScaling|None, pd.DataFrame]:
+    "`loco_calibration`'s temperature and recalibrated scores if they lower the log loss (mean over corpora, fold by fold from the other folds); else (None, `scores`)."
+    platt, recalibrated = loco_calibration(scores)
+    loss = lambda s: np.mean([fold_scores(d.gender, d.p_female.to_numpy())['log_loss'] for _, d in s.groupby('fold')])
+    return (platt, recalibrated) if loss(recalibrated) < loss(scores) else (None, scores)
+
 def choose_threshold(scores:pd.DataFrame, # from `loco_scores` (calibrated)
                      coverage:float=0.95, # least share of clips answered, mean over folds
+                     tolerance:float=0.005, # strict balanced accuracy that abstaining may cost, against answering every clip
                      condition:str='as recorded', # the condition it is chosen on
                     ) -> float:
-    "The highest confidence threshold (0.50 to 0.99, in steps of 0.01) at which, on average over folds, at least `coverage` of the clips get an answer."
-    d = scores[scores.condition == condition]
-    sure = np.maximum(d.p_female, 1 - d.p_female)
-    for t in np.round(np.arange(0.99, 0.5, -0.01), 2):
-        if (sure >= t).groupby(d.fold.to_numpy()).mean().mean() >= coverage: return float(t)
-    return 0.5
+    "The highest threshold (0.50 to 0.99) that answers at least `coverage` of the clips and loses at most `tolerance` of strict balanced accuracy, on average over folds."
+    rc = risk_coverage(scores[scores.condition == condition])
+    ok = rc[(rc.coverage >= coverage) & (rc['strict balanced accuracy'] >= rc['strict balanced accuracy'].iloc[0] - tolerance)]
+    return float(ok.index.max()) if len(ok) else 0.5
 
 def loco_metrics(scores:pd.DataFrame, # from `loco_scores` (one family)
                  threshold:float, # the predictor's confidence threshold
                 ) -> dict:
-    "Leave-one-corpus-out results as JSON for a model file: per condition the mean over corpora, and per corpus as recorded."
+    "Leave-one-corpus-out results as JSON for a model file: per condition the mean over corpora and all clips pooled, and per corpus as recorded."
     table = lambda t: {str(k): {c: round(float(v), 4) for c, v in row.items()} for k, row in t.astype(float).iterrows()}
     s = loco_summary(scores.assign(family='model'), threshold).droplevel('family')
     return {'protocol': 'leave-one-corpus-out', 'threshold': threshold, 'mean over corpora': table(s.xs('mean over corpora', level='fold')),
+            'all clips': table(summarize(scores, 'condition', threshold)),
             'per corpus, as recorded': table(s.xs('as recorded', level='condition').drop('mean over corpora'))}
 
 # %% ../nbs/16_train.ipynb #e4c6a516
@@ -352,8 +390,9 @@ def load_mel128_rows(folder:Path, # the commonvoice-mel128 folder: features.npy 
     return X[~out].reset_index(drop=True), rows[~out].reset_index(drop=True), X[out].reset_index(drop=True), rows[out].reset_index(drop=True)
 
 # %% ../nbs/16_train.ipynb #a8dfa59b
-PRETRAINED_FAMILY = 'encoder'  # the family `gvoice train --pretrained` trains: chosen by leave-one-corpus-out in notebook 17 (the CNN, chosen below by held-out speakers, shipped before)
+PRETRAINED_FAMILY = 'svm'  # the family `gvoice train --pretrained` trains: chosen by leave-one-corpus-out in notebook 17 (the CNN, chosen below by held-out speakers, shipped before)
 PRETRAINED_FEATURES = 'ge2e_f0'  # its input, chosen with it
+PRETRAINED_BALANCE = True  # every corpus, and each gender within it, weighs the same in its fit (chosen by leave-one-corpus-out in notebook 17)
 PRETRAINED_TERMS = ('permissive',)  # the licence terms of the corpora the shipped model may learn from
 FEATURE_BUDGET_MS = 25.0  # what a shipped model's features may cost for a 3 s clip (the gate and the model need the rest of the predictor's 50 ms)
 
@@ -419,11 +458,11 @@ def _loco_lines(m:dict) -> list[str]:
     cols = ['speakers', 'clips', 'strict balanced accuracy', 'balanced_accuracy', 'female recall', 'male recall', 'coverage', 'accuracy answered', 'log_loss', 'ece']
     heads = ['speakers', 'clips', 'balanced accuracy, uncertain = miss', 'balanced accuracy, forced', 'female recall', 'male recall', 'coverage', 'accuracy answered', 'log loss', 'ECE']
     lines = ['', f"Leave-one-corpus-out results: each corpus tested by a model of this recipe trained without it; the mean counts every corpus once. "
-             f"Coverage and the first accuracy at confidence {m['threshold']}; 'forced' means female when P(female) ≥ 0.5.", '',
+             f"'All clips' pools every clip instead, so the large corpora weigh more. Coverage and the first accuracy at confidence {m['threshold']}; 'forced' means female when P(female) ≥ 0.5.", '',
              '| | ' + ' | '.join(heads) + ' |', '|---' * (len(heads) + 1) + '|']
     fmt = lambda c, v: f"{v:.0f}" if c in ('speakers', 'clips') else f"{v:.3f}" if c in ('log_loss', 'ece') else f"{v:.1%}"
-    for group, label in (('mean over corpora', 'mean over corpora, {}'), ('per corpus, as recorded', '{}, as recorded')):
-        for k, r in m[group].items(): lines.append(f"| {label.format(k)} | " + ' | '.join(fmt(c, r[c]) for c in cols) + ' |')
+    for group, label in (('mean over corpora', 'mean over corpora, {}'), ('all clips', 'all clips, {}'), ('per corpus, as recorded', '{}, as recorded')):  # files written before 'all clips' have none
+        for k, r in m.get(group, {}).items(): lines.append(f"| {label.format(k)} | " + ' | '.join(fmt(c, r[c]) for c in cols) + ' |')
     return lines
 
 # %% ../nbs/16_train.ipynb #f6e6b73b
@@ -490,16 +529,22 @@ def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, 
                      progress:bool=True, # progress bars
                      features:str|None=PRETRAINED_FEATURES, # the family's input (None: its own)
                      terms:tuple=PRETRAINED_TERMS, # train only on corpora with these licence terms; every corpus is tested
+                     balance:bool=PRETRAINED_BALANCE, # as in `fit_family`
+                     scores:pd.DataFrame|None=None, # this recipe's `loco_scores` on the shared speech, if computed already (None: computed here)
                     ) -> tuple[VoiceModel, pd.DataFrame]:
     "The shipped model's recipe: leave-one-corpus-out on all the shared speech, calibration and threshold from it, then the model trained on the whole pool."
     speech = load_corpora(shared_corpus_specs(Path(shared)))
     folds, pool = loco_folds(speech), speech.corpus.map(corpus_terms(speech)).isin(terms)
-    scores = loco_scores(family, speech, folds, pool, copies=2, seed=seed, features=features, n_jobs=n_jobs, progress=progress)
-    platt, scores = loco_calibration(scores)
+    if scores is None: scores = loco_scores(family, speech, folds, pool, copies=2, seed=seed, features=features, n_jobs=n_jobs, progress=progress, balance=balance)
+    platt, scores = choose_calibration(scores)
     threshold = choose_threshold(scores)
-    model = Recalibrated(fit_family(family, speech[pool].reset_index(drop=True), 2, None, seed, features, n_jobs=n_jobs, progress=progress), platt)
+    model = fit_family(family, speech[pool].reset_index(drop=True), 2, None, seed, features, n_jobs=n_jobs, progress=progress, balance=balance)
+    if platt is not None: model = Recalibrated(model, platt)
+    calibration = ('a temperature fitted on the leave-one-corpus-out log-odds' if platt is not None else
+                   "the model's own: a temperature fitted on the leave-one-corpus-out log-odds did not lower their log loss")
     recipe = {'family': family, 'features': model.features, 'copies': 2, 'augment': repr(Augment()), 'seed': seed, 'protocol': 'leave-one-corpus-out',
-              'terms': list(terms), 'calibration': 'a temperature fitted on the leave-one-corpus-out log-odds', 'threshold': 'highest with 95 % coverage, mean over corpora',
+              'terms': list(terms), 'calibration': calibration, 'threshold': 'highest that answers 95 % and loses at most half a point of strict balanced accuracy, mean over corpora',
+              'weights': 'every corpus, and each gender within it, the same' if balance else 'every clip the same',
               'command': f'gvoice train --pretrained --family {family} --seed {seed}' + (f' --features {features}' if features else '')}
     model.save(out, training=provenance(speech, pool, pd.Series(True, index=speech.index), recipe), metrics=loco_metrics(scores, threshold))
     return model, scores

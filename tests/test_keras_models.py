@@ -70,8 +70,16 @@ def test_net_bytes_leave_out_the_optimizer(dense):
 def test_dense_model_refuses_other_columns_and_one_gender(dense):
     model, X = dense
     with pytest.raises(ValueError, match='features differ'): model.p_female(X.iloc[:, :-1])
-    with pytest.raises(TypeError, match='DataFrame'): DenseModel(train=QUICK).fit(X.to_numpy(), ['female', 'male'] * (len(X) // 2))
-    with pytest.raises(ValueError, match='both genders'): DenseModel(train=QUICK).fit(X.iloc[:8], ['male'] * 8)
+    y = ['female', 'male'] * (len(X) // 2)
+    with pytest.raises(TypeError, match='DataFrame'): DenseModel(train=QUICK).fit(X.to_numpy(), y, groups=np.arange(len(y)))
+    with pytest.raises(ValueError, match='both genders'): DenseModel(train=QUICK).fit(X.iloc[:8], ['male'] * 8, groups=np.arange(8))
+
+def test_keras_models_refuse_to_split_without_speakers(dense):
+    "No `groups`: no silent random split of validation rows (a speaker would be in training and calibration both)."
+    _, X = dense
+    y = ['female', 'male'] * (len(X) // 2)
+    for model in (DenseModel(train=QUICK), PatchCNN(train=QUICK)):
+        with pytest.raises(ValueError, match=f'{type(model).__name__}.fit needs `groups`'): model.fit(X, y)
 
 def test_train_net_writes_checkpoints_and_tensorboard_logs(tmp_path):
     import tensorflow as tf

@@ -1,11 +1,10 @@
 """Recording: `gvoice.audio.record_audio` and `input_devices` (notebook 01) and `gvoice record` (notebook 90).
 
-A private PulseAudio daemon gives a virtual microphone (the monitor of a null sink) into which espeak-ng speaks; those
-tests skip where PulseAudio, espeak-ng or PortAudio are missing (`.ci/run` installs them when it runs as root on
-Debian/Ubuntu). Every way a microphone can be missing is simulated, and checked on every machine."""
-import json, math, os, re, shutil, subprocess, sys, time
-from contextlib import contextmanager
-from pathlib import Path
+The virtual microphone (`virtual_mic`, `sentences`, `speaking` in tests/conftest.py) is a private PulseAudio daemon
+into which espeak-ng speaks; those tests skip where PulseAudio, espeak-ng or PortAudio are missing (`.ci/run` installs
+them when it runs as root on Debian/Ubuntu). Every way a microphone can be missing is simulated, and checked on every
+machine."""
+import json, math, os, re, shutil, subprocess, sys
 
 import numpy as np
 import pytest
@@ -17,8 +16,6 @@ from gvoice.features import extract
 from gvoice.synth import make_corpus
 
 SR = 16000
-SENTENCES = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore. "
-             "Peter Piper picked a peck of pickled peppers. ") * 3  # about half a minute: longer than any recording here
 
 
 @pytest.fixture(scope='session')
@@ -37,96 +34,14 @@ def _gvoice(*args, env=None):
     return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
 
 
-# ---------------------------------------------------------------- a virtual microphone
-
-def _why_no_virtual_mic() -> str | None:
-    "What this machine lacks for the virtual microphone, or None."
-    missing = [t for t in ('pulseaudio', 'pactl', 'paplay', 'espeak-ng') if shutil.which(t) is None]
-    if missing:
-        return f"{', '.join(missing)} not installed (sudo apt-get install pulseaudio libasound2-plugins espeak-ng)"
-    # in a child process, so that PortAudio starts here only once PulseAudio is up
-    probe = subprocess.run([sys.executable, '-c', 'import sounddevice'], capture_output=True, text=True, timeout=60)
-    if probe.returncode:
-        return (f"sounddevice cannot be imported ({probe.stderr.strip().splitlines()[-1]}): "
-                "pip install sounddevice; sudo apt-get install libportaudio2")
-    return None
-
-
-def _wait_for_pulseaudio(daemon, log: Path, timeout: float = 20.0):
-    "Return once `pactl info` reaches the daemon; raise if it exits or does not answer in time."
-    deadline = time.monotonic() + timeout
-    while subprocess.run(['pactl', 'info'], capture_output=True, timeout=30).returncode:
-        if daemon.poll() is not None:
-            raise RuntimeError(f"pulseaudio exited with {daemon.returncode}:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"pulseaudio did not answer within {timeout:g} s:\n{log.read_text()}")
-        time.sleep(0.1)
-
-
-@pytest.fixture(scope='session')
-def virtual_mic(tmp_path_factory):
-    "A private PulseAudio daemon whose default source is the monitor of the null sink 'virtmic'; yields input_devices()."
-    if why := _why_no_virtual_mic(): pytest.skip(f"no virtual microphone: {why}")
-    run = tmp_path_factory.mktemp('pulse')
-    socket, log = run / 'native', run / 'pulseaudio.log'
-    # its own runtime and state folders and socket: a PulseAudio the user may be running is left alone
-    env = {**os.environ, 'PULSE_RUNTIME_PATH': str(run), 'PULSE_STATE_PATH': str(run)}
-    with open(log, 'w') as log_file:
-        daemon = subprocess.Popen(['pulseaudio', '--daemonize=no', '--system=false', '--exit-idle-time=-1', '-n',
-                                   '--use-pid-file=no', '--disable-shm=yes',
-                                   f'--load=module-native-protocol-unix socket={socket} auth-anonymous=1'],
-                                  env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv('PULSE_SERVER', f'unix:{socket}')  # for pactl, paplay, ALSA's pulse plugin and the gvoice we run
-            _wait_for_pulseaudio(daemon, log)
-            for cmd in (['pactl', 'load-module', 'module-null-sink', 'sink_name=virtmic'],
-                        ['pactl', 'set-default-sink', 'virtmic'], ['pactl', 'set-default-source', 'virtmic.monitor']):
-                subprocess.run(cmd, check=True, capture_output=True, timeout=30)
-            if 'sounddevice' in sys.modules:  # PortAudio lists devices when it starts: start it again to see PulseAudio
-                sys.modules['sounddevice']._terminate(); sys.modules['sounddevice']._initialize()
-            devices = input_devices()
-            if 'pulse' not in set(devices.name):
-                pytest.skip(f"PortAudio does not reach PulseAudio (input devices: {list(devices.name)}): "
-                            "ALSA's pulse plugin is missing (sudo apt-get install libasound2-plugins)")
-            yield devices
-    finally:
-        daemon.terminate()
-        try: daemon.wait(10)
-        except subprocess.TimeoutExpired:
-            daemon.kill(); daemon.wait(10)
-    assert daemon.poll() is not None, 'the PulseAudio daemon is still running'
-
-
-@pytest.fixture(scope='session')
-def sentences(virtual_mic, tmp_path_factory):
-    "A WAV file of espeak-ng reading SENTENCES."
-    path = tmp_path_factory.mktemp('espeak') / 'sentences.wav'
-    subprocess.run(['espeak-ng', '-w', str(path), SENTENCES], check=True, capture_output=True, timeout=120)
-    return path
-
-
-@contextmanager
-def _speaking(path: Path):
-    "Play `path` into the virtual microphone for the length of the block."
-    player = subprocess.Popen(['paplay', '--device=virtmic', str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.5)  # playback has started
-        assert player.poll() is None, f"paplay stopped: {player.stderr.read()}"
-        yield
-    finally:
-        player.terminate()
-        player.wait(10)
-
-
 def test_virtual_mic_is_the_default_input(virtual_mic):
     assert virtual_mic.default.sum() == 1
     assert (virtual_mic.channels > 0).all() and (virtual_mic.default_sr >= 8000).all()
 
 
 @pytest.mark.parametrize('sr,device', [(16000, None), (8000, 'pulse')])
-def test_speech_played_into_the_mic_is_recorded(virtual_mic, sentences, sr, device):
-    with _speaking(sentences): y = record_audio(2.0, sr=sr, device=device)
+def test_speech_played_into_the_mic_is_recorded(virtual_mic, sentences, speaking, sr, device):
+    with speaking(sentences): y = record_audio(2.0, sr=sr, device=device)
     assert y.dtype == np.float32 and y.shape == (2 * sr,)
     assert np.abs(y).max() <= 1.0
     assert rms_dbfs(y) > -35, rms_dbfs(y)          # silence is -inf here, a quiet room -60
@@ -142,12 +57,12 @@ def test_silence_is_recorded_as_silence(virtual_mic):
     assert detect_speech(y, SR).status == 'no_speech'
 
 
-def test_cli_records_saves_and_predicts(virtual_mic, sentences, model, tmp_path):
+def test_cli_records_saves_and_predicts(virtual_mic, sentences, speaking, model, tmp_path):
     listed = _gvoice('record', '--list-devices')
     assert listed.returncode == 0, listed.stderr
     assert 'pulse' in listed.stdout and 'default' in listed.stdout
     out = tmp_path / 'take.flac'
-    with _speaking(sentences): done = _gvoice('record', '--seconds', 2, '--model', model, '--json', '--out', out)
+    with speaking(sentences): done = _gvoice('record', '--seconds', 2, '--model', model, '--json', '--out', out)
     assert done.returncode == 0, done.stderr
     assert 'speak now' in done.stderr
     (line,) = done.stdout.splitlines()
@@ -155,6 +70,25 @@ def test_cli_records_saves_and_predicts(virtual_mic, sentences, model, tmp_path)
     assert r['label'] in ('female', 'male', 'uncertain') and r['source'] == str(out)
     assert r['duration'] == pytest.approx(2.0) and r['speech_seconds'] > 1.0, r
     assert load_audio(out).shape == (2 * SR,)                      # the recording was kept
+
+
+def test_cli_streams_answers_as_it_listens(virtual_mic, sentences, speaking, model):
+    with speaking(sentences): done = _gvoice('record', '--stream', '--seconds', 3, '--model', model, '--json')
+    assert done.returncode == 0, done.stderr
+    assert 'listening for 3 s' in done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]      # JSON Lines: an answer every half second
+    assert len(rows) >= 3, rows
+    assert [r['end'] for r in rows] == sorted(r['end'] for r in rows) and rows[-1]['end'] == pytest.approx(3.0, abs=0.2)
+    assert all(r['end'] - r['start'] == pytest.approx(min(1.5, r['end']), abs=0.01) for r in rows)   # each on the last 1.5 s heard
+    assert any(r['label'] in ('female', 'male') for r in rows), rows                       # speech was heard and judged
+
+
+def test_cli_stream_prints_a_table_on_silence(virtual_mic, model):
+    done = _gvoice('record', '--stream', '--seconds', 2, '--model', model)
+    assert done.returncode == 0, done.stderr
+    header, *lines = done.stdout.splitlines()
+    assert header.split() == ['start', 'end', 'label', 'p_female', 'reason'] and lines
+    assert all(line.split()[2] == 'uncertain' for line in lines), lines
 
 
 def test_cli_on_silence_says_uncertain(virtual_mic, model):
@@ -265,8 +199,8 @@ def test_no_input_device(sounddevice_as, model, capsys):
     assert len(input_devices()) == 0
     code, err = _cli(capsys, 'record', '--model', model)
     assert code == 2 and err.startswith('gvoice record: no input device'), err
-    assert main(['record', '--list-devices']) == 0
-    assert capsys.readouterr().out.strip() == 'no input devices (microphones) found'
+    code, err = _cli(capsys, 'record', '--list-devices')
+    assert code == 2 and err.strip() == 'gvoice record: input devices (microphones): none found', err
 
 
 @pytest.mark.parametrize('device,words', [('yeti', "No input device matching 'yeti'"), (0, "Not an input device: 'HDMI out'"),
@@ -305,7 +239,8 @@ def test_bad_rate_or_device_fail_before_touching_the_sound_system(kwargs, words,
 
 @pytest.mark.parametrize('argv,words', [(['--seconds', '0'], 'seconds=0.0'), (['--seconds', 'inf'], 'seconds=inf'),
                                         (['--out', 'take.m4a'], 'unknown audio extension'),
-                                        (['--threshold', '1.5'], 'threshold=1.5')])
+                                        (['--threshold', '1.5'], 'threshold=1.5'),
+                                        (['--stream', '--out', 'take.wav'], 'a stream is not kept')])
 def test_cli_refuses_bad_arguments_before_recording(argv, words, sounddevice_as, model, capsys):
     sd = sounddevice_as(mics())
     code, err = _cli(capsys, 'record', '--model', model, *argv)

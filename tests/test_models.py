@@ -1,5 +1,6 @@
 """Model files: what load_model refuses, and that a reloaded model predicts identically."""
 import json
+import subprocess
 import sys
 import zipfile
 
@@ -60,6 +61,58 @@ def test_model_modules_outside_gvoice_are_never_imported(fitted, tmp_path):
     with pytest.raises(ModelFileError, match="unknown model kind 'other'"):
         load_model(path)
     assert 'json.tool' not in sys.modules
+
+
+def test_a_file_naming_a_gvoice_module_does_not_get_it_imported(fitted, tmp_path):
+    "A crafted file naming gvoice.cli (or gvoice.cnn, which starts TensorFlow) as its kind's module: refused, nothing imported."
+    model, _ = fitted
+    path = model.save(tmp_path / 'm.gvm')
+    for module in ('gvoice.cli', 'gvoice.cnn'):
+        crafted = rewrite(path, tmp_path / 'x.gvm', meta={'kind': module.split('.')[1], 'module': module})
+        code = f"""
+import sys
+from gvoice.models import ModelFileError, load_model
+try: load_model({str(crafted)!r})
+except ModelFileError as e: print('refused:', e)
+print({module!r} in sys.modules, 'tensorflow' in sys.modules)"""
+        done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        refused, imported = done.stdout.strip().splitlines()
+        assert refused.startswith('refused: ') and 'unknown model kind' in refused, refused
+        assert imported == 'False False', (module, imported)
+
+
+@pytest.mark.parametrize('missing', ['kind', 'features', 'sr', 'params', 'sha256', 'created'])
+def test_incomplete_metadata_is_a_model_file_error(fitted, tmp_path, missing):
+    model, _ = fitted
+    path = model.save(tmp_path / 'm.gvm')
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(tmp_path / 'x.gvm', 'w') as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            zout.writestr(name, json.dumps({k: v for k, v in json.loads(data).items() if k != missing}) if name == META else data)
+    with pytest.raises(ModelFileError, match=f'x.gvm: incomplete metadata: missing or mistyped {missing} '):
+        load_model(tmp_path / 'x.gvm')
+
+
+def test_a_payload_file_without_checksum_or_parameter_is_refused(fitted, tmp_path):
+    model, _ = fitted
+    path = model.save(tmp_path / 'm.gvm')
+    with pytest.raises(ModelFileError, match='extra.bin was modified after the model was saved'):
+        with zipfile.ZipFile(path) as zin, zipfile.ZipFile(tmp_path / 'x.gvm', 'w') as zout:
+            for name in zin.namelist(): zout.writestr(name, zin.read(name))
+            zout.writestr('extra.bin', b'123')
+        load_model(tmp_path / 'x.gvm')
+    meta = {'kind': 'recalibrated', 'params': {'inner': {'kind': 'sklearn', 'features': 'voice', 'params': {}}}}  # no inner/ payload
+    with pytest.raises(ModelFileError, match="y.gvm: incomplete model file: no 'estimator.skops' in its recalibrated payload"):
+        load_model(rewrite(path, tmp_path / 'y.gvm', meta=meta))
+
+
+def test_the_table_of_model_kinds_is_complete():
+    "MODEL_HOMES names every kind gvoice registers, with the module that registers it."
+    pytest.importorskip('tensorflow')
+    import gvoice.classical, gvoice.cnn, gvoice.dense, gvoice.gmm, gvoice.lite  # noqa: F401 (they register their kinds)
+    from gvoice.models import MODEL_HOMES, MODEL_KINDS
+    assert {k: c.__module__ for k, c in MODEL_KINDS.items()} == MODEL_HOMES
 
 
 @pytest.mark.parametrize('cut', [10, 200, -50])

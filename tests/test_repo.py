@@ -16,13 +16,14 @@ def _settings():
 
 
 def _readme_command(heading):
-    "The first shell command in the README section whose heading contains `heading`."
+    "The install command (its first `pip install` line, else its first line) of the README section whose heading contains `heading`."
     text = (ROOT / 'README.md').read_text()
     section = re.search(rf'^#+ [^\n]*{heading}[^\n]*\n(.*?)(?=^#+ |\Z)', text, re.M | re.S | re.I)
     assert section, f'README has no section about {heading!r}'
     block = re.search(r'```(?:sh|bash)?\n(.*?)```', section.group(1), re.S)
     assert block, f'README section {heading!r} has no command'
-    return [ln for ln in block.group(1).splitlines() if ln.strip() and not ln.startswith('#')][0].strip()
+    lines = [ln.strip() for ln in block.group(1).splitlines() if ln.strip() and not ln.startswith('#')]
+    return next((ln for ln in lines if ln.startswith('pip install')), lines[0])
 
 
 def test_nbdev_set_is_pinned_in_settings_and_environment():
@@ -91,3 +92,10 @@ def test_ci_stops_when_the_notebook_tests_fail():
     script = f'set -euo pipefail\nnbdev_test() {{ return 1; }}\npytest() {{ return 0; }}\n{line}\necho reached\n'
     run = subprocess.run(['bash', '-c', script], capture_output=True, text=True)
     assert run.returncode != 0 and 'reached' not in run.stdout, f'{line!r} lets a failing nbdev_test pass'
+
+
+def test_every_notebook_opens_with_a_python_kernel():
+    import json
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        spec = json.loads(nb.read_text())['metadata'].get('kernelspec', {})
+        assert spec.get('name') == 'python3' and spec.get('language') == 'python', nb.name

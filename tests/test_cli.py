@@ -1,0 +1,79 @@
+"""The command line as a shell user meets it: quick to start (what it imports, not how long it takes), every
+sub-command's help, and JSON Lines that a strict parser reads."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gvoice.audio import save_audio
+from gvoice.synth import sample_speakers, synthesize_utterance
+
+COMMANDS = ('corpus', 'predict', 'record', 'train', 'evaluate', 'demo')
+HEAVY = ('tensorflow', 'keras', 'numba', 'librosa', 'pandas', 'sklearn', 'matplotlib', 'scipy.signal', 'gvoice.train', 'gvoice.synth')
+
+
+def _imported_by(code: str, modules=HEAVY) -> list:
+    "Which of `modules` a fresh Python has imported after running `code`."
+    probe = f"import sys\n{code}\nprint(' '.join(m for m in {tuple(modules)!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize('argv', [['--help'], *[[c, '--help'] for c in COMMANDS]])
+def test_help_imports_nothing_heavy(argv):
+    "`gvoice --help` and each `gvoice COMMAND --help` import only the standard library and gvoice.cli: no pandas, no TensorFlow."
+    code = f"import contextlib, io\nfrom gvoice.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n  try: main({argv!r})\n  except SystemExit: pass"
+    assert _imported_by(code) == []
+
+
+def test_each_command_says_what_it_does():
+    exe = shutil.which('gvoice')
+    if exe is None: pytest.skip('the gvoice console script is not installed (pip install -e .)')
+    for command in COMMANDS:
+        done = subprocess.run([exe, command, '--help'], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        description = done.stdout.split('\n\n')[1]
+        assert 'Run `gvoice' not in done.stdout and len(description) > 40, (command, description)
+    assert 'JSON Lines' in subprocess.run([exe, 'predict', '--help'], capture_output=True, text=True).stdout
+
+
+def test_importing_the_predictor_does_not_import_the_course():
+    "Another project's `import gvoice.predict` brings no TensorFlow, no plotting, and not scipy.signal (0.4 s) until the gate filters."
+    assert _imported_by('import gvoice.predict', ('tensorflow', 'keras', 'matplotlib', 'scipy.signal', 'gvoice.train')) == []
+
+
+def test_pretrained_prediction_never_imports_tensorflow(tmp_path):
+    y, _ = synthesize_utterance(sample_speakers(1, seed=5)[0], seed=2, duration=3.0)
+    clip = save_audio(tmp_path / 'voice.wav', y, 16000)
+    code = f"from gvoice.predict import GenderPredictor\nGenderPredictor.pretrained().predict_file({str(clip)!r})"
+    assert _imported_by(code, ('tensorflow', 'keras', 'matplotlib', 'gvoice.train', 'gvoice.synth')) == []
+
+
+def test_pretrained_prediction_needs_no_numba(tmp_path):
+    "librosa's kernels are compiled by numba on first use (20 s on a fresh install): the predictor's path imports neither."
+    y, _ = synthesize_utterance(sample_speakers(1, seed=5)[0], seed=2, duration=3.0)
+    clip = save_audio(tmp_path / 'voice.wav', y, 16000)
+    code = f"from gvoice.predict import GenderPredictor\nGenderPredictor.pretrained().predict_file({str(clip)!r})"
+    assert _imported_by(code, ('numba', 'librosa.core')) == []
+
+
+def test_json_lines_are_strict_json(tmp_path):
+    "NaN (no speech, so no probability) is written null: a strict parser, which refuses NaN, reads every line."
+    exe = shutil.which('gvoice')
+    if exe is None: pytest.skip('the gvoice console script is not installed (pip install -e .)')
+    save_audio(tmp_path / 'silence.wav', np.zeros(32000, np.float32), 16000)
+    save_audio(tmp_path / 'voice.wav', synthesize_utterance(sample_speakers(1, seed=5)[0], seed=2, duration=3.0)[0], 16000)
+    (tmp_path / 'broken.wav').write_text('not audio')
+    done = subprocess.run([exe, 'predict', str(tmp_path), '--json'], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr                                  # one file failed
+
+    def refuse(name): raise ValueError(f'not JSON: {name}')
+    rows = {r['source'].rsplit('/', 1)[-1]: r for r in (json.loads(l, parse_constant=refuse) for l in done.stdout.splitlines())}
+    assert set(rows) == {'silence.wav', 'voice.wav', 'broken.wav'}
+    assert rows['silence.wav']['label'] == 'uncertain' and rows['silence.wav']['p_female'] is None
+    assert rows['silence.wav']['f0_median_hz'] is None and rows['silence.wav']['windows'] == 1
+    assert 0 <= rows['voice.wav']['p_female'] <= 1 and 'not audio' in rows['broken.wav']['error']
