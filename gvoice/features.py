@@ -97,9 +97,10 @@ def summarize_frames(values:np.ndarray, # (n_features, n_frames) frame-wise meas
     return {f'{n}_{s}': float(f(v)) for n, v in zip(names, values) for s, f in _STATS.items()}
 
 def _tonnetz(y:np.ndarray, sr:int, hop_length:int) -> np.ndarray:
-    "librosa's tonnetz, without its warning that the constant-Q transform's lowest octaves outgrow a short clip."
+    "librosa's tonnetz, without its warnings that the constant-Q transform's lowest octaves outgrow a short clip, and that a silent clip has no tuning to estimate (it takes 0)."
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='n_fft=.* is too large', category=UserWarning)
+        warnings.filterwarnings('ignore', message='Trying to estimate tuning from empty frequency set', category=UserWarning)
         return librosa.feature.tonnetz(y=y, sr=sr, hop_length=hop_length)
 
 def spectral_stats(y:np.ndarray, # mono samples
