@@ -194,10 +194,11 @@ def _train(args) -> int:
     else: _, scores = train_model(args.corpora, args.out, args.family, args.copies, args.test, args.seed, args.epochs, args.features,
                                   lite=args.lite, n_jobs=args.jobs, progress=not args.quiet,
                                   exclude=tuple(args.exclude), terms=tuple(args.terms) if args.terms else None)
-    tested = 'tested by leave-one-corpus-out' if args.pretrained else 'held-out'
-    print(f"{tested} speakers ({scores.speaker.nunique()}), P(female) of {args.family}:\n{_report(scores)}\n\nsaved {args.out}")
+    from gvoice.models import load_model
+    from gvoice.predict import GenderPredictor
+    tested, threshold = 'tested by leave-one-corpus-out' if args.pretrained else 'held-out', GenderPredictor(load_model(args.out)).threshold  # the one it will answer with
+    print(f"{tested} speakers ({scores.speaker.nunique()}), P(female) of {args.family}:\n{_report(scores, threshold)}\n\nsaved {args.out}")
     if args.pretrained:
-        from gvoice.models import load_model
         from gvoice.train import provenance_markdown
         print(f"\nthe model card for data/README.md:\n\n{provenance_markdown(load_model(args.out).info)}")
     return 0
@@ -205,9 +206,10 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     "Report how a model does on corpora, leaving out the speakers it was trained on."
     from gvoice.models import load_model
-    from gvoice.predict import PRETRAINED
+    from gvoice.predict import PRETRAINED, GenderPredictor
     from gvoice.train import CONDITIONS, evaluate_corpora, summarize
     model = load_model(PRETRAINED if args.model == 'pretrained' else args.model)
+    args.threshold = GenderPredictor(model, threshold=args.threshold).threshold  # None: the model's own, as `predict` answers with
     conditions = {'as recorded': None} if args.as_recorded else CONDITIONS
     scores, left_out = evaluate_corpora(model, args.corpora, conditions, args.jobs, progress=not (args.json or args.quiet))
     if args.json:
@@ -332,7 +334,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument('model', help="a model file of the course, or 'pretrained'")
     e.add_argument('corpora', nargs='+', help='corpora as NAME:PATH or manifest CSVs')
     e.add_argument('--as-recorded', action='store_true', help='only as recorded (default: also telephone band, noise, one second)')
-    e.add_argument('--threshold', type=float, default=0.8, help='confidence threshold for coverage (default 0.8)')
+    e.add_argument('--threshold', type=float, help="confidence threshold for coverage (default: the model's own, as predict uses)")
     e.add_argument('--json', action='store_true', help='JSON Lines instead of tables: one JSON object per condition and corpus')
     e.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
     e.add_argument('--quiet', action='store_true', help='no progress bars')

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import scipy.fft
-import lazy_loader
+import librosa  # light: its submodules (and numba) load on first use, which the shipped model's features never make
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
@@ -28,14 +28,11 @@ from .audio import AudioError, _frame_params, atomic_write, load_audio, resample
 from .pitch_formants import f0_statistics, formant_features, pitch_features, voice_features, yin_track
 from .encoder import speaker_embedding  # notebook 17: numpy only, its weights read on first use
 
-librosa = lazy_loader.load('librosa')  # loaded on first use: the shipped model's features (notebook 17) need none of it, nor numba's compilation
-
 
 # %% auto #0
-__all__ = ['librosa', 'PRESETS', 'FEATURE_SETS', 'LIBRARIES', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats',
-           'Preset', 'mfcc_stats', 'mel128_means', 'f0_stats', 'FeatureSet', 'feature_set', 'default_cache_dir',
-           'file_features', 'code_digest', 'Extraction', 'extract', 'preset', 'file_array', 'extract_arrays',
-           'pad_frames', 'patches']
+__all__ = ['PRESETS', 'FEATURE_SETS', 'LIBRARIES', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats', 'Preset',
+           'mfcc_stats', 'mel128_means', 'f0_stats', 'FeatureSet', 'feature_set', 'default_cache_dir', 'file_features',
+           'code_digest', 'Extraction', 'extract', 'preset', 'file_array', 'extract_arrays', 'pad_frames', 'patches']
 
 # %% ../nbs/06_features.ipynb #60f56088
 def cmvn(x:np.ndarray, # features × frames

@@ -184,11 +184,10 @@ def segments(source, # a path, bytes or file object (any length: read in blocks)
              smooth:int=SMOOTH_WINDOWS, # average the log-odds of this many windows, centred on each answer
             ) -> pd.DataFrame:
     "Female, male and uncertain segments of a recording: start, end (s), label, mean P(female), reason."
-    if isinstance(source, np.ndarray):
-        if sr is None: raise ValueError("segments of an array need its sample rate: segments(y, sr=16000)")
-        blocks = [(source, sr)]
-    else: blocks = ((b, 16000) for b in stream_audio(source, sr=16000, block_seconds=10.0))
+    if isinstance(source, np.ndarray) and sr is None: raise ValueError("segments of an array need its sample rate: segments(y, sr=16000)")
     predictor = predictor or GenderPredictor.pretrained()
+    rate = predictor.model.sr  # a file is decoded at the model's rate, so that it is resampled once
+    blocks = [(source, sr)] if isinstance(source, np.ndarray) else ((b, rate) for b in stream_audio(source, sr=rate, block_seconds=10.0))
     windows = list(stream_windows(blocks, predictor, window_seconds=window_seconds, hop_seconds=hop_seconds, smooth=1))
     return merge_windows(_centred(windows, smooth, predictor.threshold))
 

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import lazy_loader
+import librosa  # light: librosa loads its submodules, and numba with them, only when a function is first used
 import numpy as np
 import parselmouth
 from parselmouth.praat import call
 
 from .audio import resample
 
-librosa = lazy_loader.load('librosa')  # loaded on first use (pYIN): YIN, the gate and prediction never need it, nor numba's compilation
-
 # %% auto #0
-__all__ = ['librosa', 'FMIN', 'FMAX', 'HOP_SECONDS', 'SPEED_OF_SOUND', 'F0_STATISTICS', 'VOICE_QUALITY', 'PITCH_FEATURES',
+__all__ = ['FMIN', 'FMAX', 'HOP_SECONDS', 'SPEED_OF_SOUND', 'F0_STATISTICS', 'VOICE_QUALITY', 'PITCH_FEATURES',
            'FORMANT_FEATURES', 'frame_signal', 'cmndf', 'yin_f0', 'PitchTrack', 'min_frame_length', 'yin_track',
            'pyin_track', 'praat_track', 'f0_errors', 'voicing_accuracy', 'formant_errors', 'f0_statistics',
            'voice_quality', 'pitch_features', 'levinson', 'lpc', 'lpc_poles', 'pick_formants', 'lpc_formants',

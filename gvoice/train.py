@@ -167,10 +167,11 @@ def make_family(name:str, # a name in FAMILIES
     return FAMILIES[name](features, epochs, seed)
 
 # %% ../nbs/16_train.ipynb #6d32e1ad
-def balanced_weights(rows:pd.DataFrame, # training rows with corpus and gender columns
+def balanced_weights(rows:pd.DataFrame, # rows with a gender column and the `by` column
+                     by:str='corpus', # the column whose groups weigh the same, e.g. 'fold' for leave-one-corpus-out predictions
                     ) -> np.ndarray:
-    "A weight per row, so that every corpus, and each gender within it, weighs the same in the fit (mean weight 1)."
-    w = 1 / rows.groupby(['corpus', 'gender']).gender.transform('size').to_numpy(dtype=float)
+    "A weight per row, so that every corpus (or group of `by`), and each gender within it, weighs the same (mean weight 1)."
+    w = 1 / rows.groupby([by, 'gender']).gender.transform('size').to_numpy(dtype=float)
     return w * len(w) / w.sum()
 
 def fit_family(name:str, # a name in FAMILIES
@@ -295,8 +296,7 @@ def loco_calibration(scores:pd.DataFrame, # from `loco_scores`: p_female, gender
                      intercept:bool=False, # fit Platt's intercept too; False: a temperature, which keeps the 0.5 boundary
                     ) -> tuple[PlattScaling, pd.DataFrame]:
     "A temperature (or Platt scaling, with `intercept`) fitted on all the leave-one-corpus-out log-odds, and the scores recalibrated fold by fold with curves fitted on the other folds."
-    lo, out = log_odds(scores.p_female), scores.copy()
-    w = 1 / scores.groupby(['fold', 'gender']).p_female.transform('size').to_numpy()  # every fold, and each gender within it, counts once
+    lo, out, w = log_odds(scores.p_female), scores.copy(), balanced_weights(scores, 'fold')  # every fold, and each gender within it, counts once
     for fold in scores.fold.unique():
         this = (scores.fold == fold).to_numpy()
         out.loc[this, 'p_female'] = PlattScaling().fit(lo[~this], scores.gender[~this], w[~this], intercept)(lo[this])
@@ -331,7 +331,7 @@ def choose_threshold(scores:pd.DataFrame, # from `loco_scores` (calibrated)
     "The highest threshold (0.50 to 0.99) that answers at least `coverage` of the clips and loses at most `tolerance` of strict balanced accuracy, on average over folds."
     rc = risk_coverage(scores[scores.condition == condition])
     ok = rc[(rc.coverage >= coverage) & (rc['strict balanced accuracy'] >= rc['strict balanced accuracy'].iloc[0] - tolerance)]
-    return float(ok.index.max()) if len(ok) else 0.5
+    return float(ok.index.max())  # never empty: at 0.50 every clip is answered and nothing is lost
 
 def loco_metrics(scores:pd.DataFrame, # from `loco_scores` (one family)
                  threshold:float, # the predictor's confidence threshold

@@ -116,6 +116,7 @@ def test_browser_source_fixed_take(voice, man, woman, predictor, sent):
     assert sr == SR and len(take) == 3 * SR
     assert w.plot[:4] == b'\x89PNG'
     assert 0 <= w.result['p_female'] <= 1 and w.result['f0_median_hz'] > 0
+    assert (w.result['p_female'] >= 0.5) == (voice == 'woman')   # the probability agrees with the label
 
 
 def test_browser_source_voice_take_and_stream(man, woman, predictor, sent):
@@ -146,8 +147,10 @@ def test_browser_errors_are_shown(predictor, sent):
     w._handle_custom_msg({'type': 'begin', 'sr': 48000}, [])
     w._handle_custom_msg({'type': 'block'}, [b'not a wav file'])
     assert not w.recording and 'Error' in w.status, w.status
+    before = (w.status, dict(w.result), w.audio)
     w._handle_custom_msg({'type': 'block'}, [_wav_bytes(np.zeros(4800, np.float32), 48000)])  # no take: ignored
     assert not w.recording
+    assert (w.status, dict(w.result), w.audio) == before   # nothing about the last take changed
 
 
 def test_kernel_source_records_the_virtual_microphone(virtual_mic, sentences, speaking, predictor):
@@ -204,6 +207,7 @@ def test_file_source(man, woman, predictor, tmp_path):
     assert 'choose an audio file' in up.status
     up._handle_custom_msg({'type': 'file', 'name': 'her.wav'}, [_wav_bytes(woman, SR)])
     assert up.result['label'] == 'female' and 'her.wav' not in up.status  # a fixed take of 3 s
+    assert up.status.startswith('3.0 s recorded'), up.status
     up._handle_custom_msg({'type': 'file', 'name': 'photo.jpg'}, [b'\xff\xd8\xff\xe0 a JPEG'])
     assert 'not audio' in up.status and not up.recording
 
