@@ -32,6 +32,8 @@ setuptools.setup(
     ] + ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['gvoice', 'gvoice.*']) + ['gvoice.pretrained'],  # the shipped model and encoder: data, no code
+    package_dir={'': '.'},  # the packages sit at the clone's root: `pip install -e` then puts the clone on Python's path, so a folder
+                            # named gvoice beside where Python starts cannot shadow the package (tests/test_install.py)
     package_data={'gvoice.pretrained': ['*.gvm', '*.npz']},
     install_requires=requirements,
     extras_require={'course': course_requirements, 'dev': dev_requirements},

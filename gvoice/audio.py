@@ -346,6 +346,7 @@ class SpeechActivity:
         "True when there is enough speech to use."
         return self.status == 'speech'
 
+# %% ../nbs/01_audio.ipynb #ed3d9806
 def level_threshold(levels:np.ndarray, # frame levels, e.g. dBFS from `frame_rms_db` (or any log-energy, such as c0)
                     threshold:float=0.3, # where the cut sits between the floor (0) and the loud frames (1)
                     lowest_floor:float=-np.inf, # the floor is never taken below this level
@@ -356,6 +357,7 @@ def level_threshold(levels:np.ndarray, # frame levels, e.g. dBFS from `frame_rms
     floor = max(floor, lowest_floor)
     return float(floor), float(loud), float(floor + threshold * (loud - floor))
 
+# %% ../nbs/01_audio.ipynb #c4b62974
 def _runs(mask:np.ndarray) -> np.ndarray:
     "Start and end indices (end exclusive) of the runs of True in `mask`, as an (n, 2) array."
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
@@ -513,6 +515,7 @@ def _check_device(device):
     if device is not None and (isinstance(device, bool) or not isinstance(device, (int, np.integer, str))):
         raise ValueError(f"device={device!r}: give an index or part of a name from input_devices(), or None for the default")
 
+# %% ../nbs/01_audio.ipynb #40466889
 def _device_lines(devices) -> str:
     "One indented line per device that sounddevice describes, for messages."
     return '\n'.join(f"  [{d['index']}] {d['name']} ({d['max_input_channels']} in, {d['max_output_channels']} out)"
@@ -536,6 +539,7 @@ def _supports_rate(sd, index:int, sr:int) -> bool:
     except sd.PortAudioError: return False
     return True
 
+# %% ../nbs/01_audio.ipynb #d03982e3
 def record_audio(seconds:float=3.0, # how long to record
                  sr:int=16000, # sample rate of the result, in Hz
                  device:int|str|None=None, # an index or part of a name from `input_devices()`; None: the default input

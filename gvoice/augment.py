@@ -5,6 +5,7 @@
 # %% ../nbs/11_augment.ipynb #aed4ae00
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ from .features import code_digest
 from .synth import add_noise
 
 # %% auto #0
-__all__ = ['phone_band', 'Augment']
+__all__ = ['MIN_SECONDS', 'phone_band', 'Augment']
 
 # %% ../nbs/11_augment.ipynb #51c30e1c
 def phone_band(y:np.ndarray, # mono samples
@@ -26,6 +27,8 @@ def phone_band(y:np.ndarray, # mono samples
     narrow = resample(y, sr, 8000)
     narrow = scipy.signal.sosfiltfilt(scipy.signal.butter(4, [300, 3400], btype='bandpass', fs=8000, output='sos'), narrow)
     return resample(narrow.astype(np.float32), 8000, sr)[:len(y)]
+
+MIN_SECONDS = 0.1  # `Augment` returns shorter clips unchanged, with a warning: too short to stretch, shift or filter
 
 @dataclass(frozen=True)
 class Augment:
@@ -57,7 +60,10 @@ class Augment:
                 ) -> np.ndarray:
         "A randomly changed copy of `y`."
         y = np.asarray(y, dtype=np.float32)
-        if len(y) < sr // 10 or not np.any(y): return y
+        if len(y) < MIN_SECONDS * sr or not np.any(y):
+            what = f'a clip of {len(y) / sr:.3g} s (under {MIN_SECONDS:g} s)' if len(y) < MIN_SECONDS * sr else 'a silent clip (all zeros)'
+            warnings.warn(f"Augment: {what} is returned unchanged", stacklevel=2)
+            return y
         if self._maybe(self.stretch, rng): y = librosa.effects.time_stretch(y, rate=rng.uniform(*self.stretch))
         if self._maybe(self.semitones, rng): y = librosa.effects.pitch_shift(y, sr=sr, n_steps=rng.uniform(*self.semitones))
         if self._maybe(self.phone, rng): y = phone_band(y, sr)

@@ -22,7 +22,7 @@ from .pitch_formants import FORMANT_FEATURES, PITCH_FEATURES
 # %% auto #0
 __all__ = ['CLASSICAL_MODELS', 'FEATURE_FAMILIES', 'F0Floor', 'make_classifier', 'make_logreg', 'make_svm', 'make_forest',
            'make_boosting', 'make_f0_floor', 'compare_models', 'mean_std', 'beats_floor', 'plot_vs_floor',
-           'feature_family', 'heldout_importance', 'plot_importance']
+           'feature_family', 'plot_importance']
 
 # %% ../nbs/09_classical.ipynb #a1706360
 @register_model
@@ -197,29 +197,6 @@ def feature_family(name:str, # a feature name of the `all` set, e.g. 'f0_median'
     return FEATURE_FAMILIES[3]
 
 # %% ../nbs/09_classical.ipynb #fe17e1bb
-def heldout_importance(make_model, # a function of no arguments returning a fresh SklearnModel
-                       X:pd.DataFrame, # one feature vector per clip of `manifest`
-                       manifest:pd.DataFrame, # the clips: gender and speaker columns
-                       k:int=5, # speaker folds: each fold's model is scored on its own held-out speakers
-                       n_repeats:int=5, # shuffles per feature
-                       seed:int=0, # random seed of folds and shuffles
-                       scoring:str='neg_log_loss', # the score whose drop is measured (a scikit-learn scorer name)
-                      ) -> pd.DataFrame:
-    "Permutation importance (drop in `scoring`) of each feature, on held-out speakers, averaged over K speaker folds; with its family."
-    from sklearn.inspection import permutation_importance
-    from gvoice.data import speaker_folds
-    folds, y, speakers = speaker_folds(manifest, k=k, seed=seed).to_numpy(), manifest.gender.to_numpy(), manifest.speaker.to_numpy()
-    drops = []
-    for f in range(k):
-        tr, te = folds != f, folds == f
-        model = make_model().fit(X[tr], y[tr], groups=speakers[tr])
-        r = permutation_importance(model.estimator, X[te].to_numpy(np.float64), y[te], scoring=scoring,
-                                   n_repeats=n_repeats, random_state=seed)
-        drops.append(r.importances_mean)
-    drops = np.array(drops)
-    return pd.DataFrame({'importance': drops.mean(0), 'std_over_folds': drops.std(0),
-                         'family': X.columns.map(feature_family)}, index=X.columns).sort_values('importance', ascending=False)
-
 def plot_importance(imp:pd.DataFrame, # the result of `heldout_importance`
                     title:str, # the model and data
                     top:int=15, # features to show on the right

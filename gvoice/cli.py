@@ -167,7 +167,7 @@ def report_table(scores:pd.DataFrame, # from gvoice.train.heldout_scores
                  threshold:float=0.8, # the predictor's confidence threshold, for coverage
                 ) -> pd.DataFrame:
     "The report's numbers per `by`: counts as integers, rates rounded to 3 places."
-    from gvoice.train import summarize
+    from gvoice.evaluate import summarize
     t = summarize(scores, by, threshold)[list(REPORT_COLUMNS)].astype(float).round(3)
     return t.astype({'speakers': int, 'clips': int})
 
@@ -207,7 +207,8 @@ def _evaluate(args) -> int:
     "Report how a model does on corpora, leaving out the speakers it was trained on."
     from gvoice.models import load_model
     from gvoice.predict import PRETRAINED, GenderPredictor
-    from gvoice.train import CONDITIONS, evaluate_corpora, summarize
+    from gvoice.evaluate import summarize
+    from gvoice.train import CONDITIONS, evaluate_corpora
     model = load_model(PRETRAINED if args.model == 'pretrained' else args.model)
     args.threshold = GenderPredictor(model, threshold=args.threshold).threshold  # None: the model's own, as `predict` answers with
     conditions = {'as recorded': None} if args.as_recorded else CONDITIONS
@@ -242,8 +243,8 @@ def _demo(args) -> int:
     print(f"1. a synthetic corpus of {args.speakers} voices in {root / 'corpus'}")
     make_corpus(root / 'corpus', n_speakers=args.speakers, utterances_per_speaker=3, seed=args.seed, progress=False)
     print("2. a model trained on 3/4 of the voices, judged on the other 1/4 (as recorded, telephone, noise, one second):")
-    model, scores = train_model([f"synth:{root / 'corpus'}"], root / 'model.gvm', 'logreg', copies=1, test=0.25, seed=args.seed,
-                                features='formants', n_jobs=1, progress=False)
+    model, scores = train_model([f"synth:{root / 'corpus'}"], root / 'model.gvm', 'logreg', copies=0, test=0.25, seed=args.seed,
+                                features='formants', n_jobs=1, progress=False)   # no augmented copies: nothing for numba to compile
     print(_report(scores))
     if note := _chance_note(scores): print(f"\n{note}")
     for kind in ('silence', 'tone', 'band'): save_audio(root / 'not-speech' / f'{kind}.wav', non_speech(kind, duration=3.0, seed=args.seed), 16000)

@@ -32,6 +32,7 @@ def _conv_block(x, filters:int, kernel:int, i:int, batchnorm:bool=True):
     if batchnorm: x = keras.layers.BatchNormalization(name=f'bn{i}')(x)
     return keras.layers.MaxPooling2D(2, name=f'pool{i}')(keras.layers.ReLU(name=f'relu{i}')(x))
 
+# %% ../nbs/12_cnn.ipynb #be55a533
 def compact_cnn(shape:tuple, mean:np.ndarray, variance:np.ndarray,
                 pool:str='global', # average the last feature map over everything ('global') or over time only ('time')
                ) -> keras.Model:
@@ -44,6 +45,7 @@ def compact_cnn(shape:tuple, mean:np.ndarray, variance:np.ndarray,
     x = keras.layers.Dropout(0.3)(x)
     return keras.Model(inputs, keras.layers.Dense(1, name='logit')(x), name='compact_cnn' if pool == 'global' else 'compact_freq_cnn')
 
+# %% ../nbs/12_cnn.ipynb #8e33b81b
 def s3_1d_cnn(shape:tuple, mean:np.ndarray, variance:np.ndarray) -> keras.Model:
     "S3's 1D CNN: mel bands as channels of a sequence over time."
     inputs, x = _stem(shape, mean, variance)
@@ -85,6 +87,7 @@ def _spec_augment(x:tf.Tensor, seed:tf.Tensor, freq_mask:int, time_mask:int, n_m
             x = tf.where(inside, mean, x)
     return x
 
+# %% ../nbs/12_cnn.ipynb #16e3d780
 def patch_dataset(views:list[list[np.ndarray]], # per clip, its spectrograms (the original first, then augmented copies)
                   t:np.ndarray, # per clip, 1.0 female / 0.0 male
                   size:int=100, # frames per patch
@@ -118,7 +121,7 @@ def patch_dataset(views:list[list[np.ndarray]], # per clip, its spectrograms (th
     return (tf.data.Dataset.counter().map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
-# %% ../nbs/12_cnn.ipynb #a75cc0c1
+# %% ../nbs/12_cnn.ipynb #da53dd33
 def _originals(X) -> list[np.ndarray]:
     "The original spectrogram of each utterance (the first of its copies, when it has several)."
     return [x[0] if isinstance(x, (list, tuple)) else x for x in X]
@@ -127,8 +130,32 @@ def _copies(X) -> list[list[np.ndarray]]:
     "All spectrograms of each utterance: the original and any augmented copies."
     return [list(x) if isinstance(x, (list, tuple)) else [x] for x in X]
 
+# %% ../nbs/12_cnn.ipynb #795406f4
+class _PatchInputs(KerasModel):
+    "Patches in, one logit out: random patches to train on (`patch_dataset`), fixed overlapping ones to validate and score; an utterance's logit is the mean of its patches'."
+    def _dataset(self, X, t, training):
+        if training:
+            ds = patch_dataset(_copies(X), t, self.size, self.train.batch_size, self.gain_db, self.freq_mask, self.time_mask, self.train.seed)
+            return ds, max(1, -(-len(X) * self.patches_per_clip // self.train.batch_size))
+        P, owner = self._patches(X)
+        ds = tf.data.Dataset.from_tensor_slices((P, t[owner].astype('float32'))).batch(256)
+        return ds, -(-len(P) // 256)
+
+    def _patches(self, X) -> tuple[np.ndarray, np.ndarray]:
+        "The scoring patches of every utterance, stacked, and the utterance each belongs to."
+        cut = [patches(a, self.size, self.hop) for a in _originals(X)]
+        return np.concatenate(cut), np.repeat(np.arange(len(cut)), [len(c) for c in cut])
+
+    def _logits(self, X):
+        P, owner = self._patches(X)
+        z = np.concatenate([self.net(P[i:i + 512], training=False).numpy().ravel() for i in range(0, len(P), 512)])
+        return np.bincount(owner, z, minlength=len(X)) / np.bincount(owner, minlength=len(X))
+
+    def _batch(self, items): return list(items)
+
+# %% ../nbs/12_cnn.ipynb #c479343d
 @register_model
-class PatchCNN(KerasModel):
+class PatchCNN(_PatchInputs):
     "A CNN on fixed-size spectrogram patches; an utterance's logit is the mean of its patches' logits."
     kind = 'keras_cnn'
 
@@ -159,23 +186,3 @@ class PatchCNN(KerasModel):
     def _build(self, X):
         shape = (len(self.mean_), self.size)
         return ARCHITECTURES[self.arch](shape, np.array(self.mean_), np.array(self.variance_))
-
-    def _dataset(self, X, t, training):
-        if training:
-            ds = patch_dataset(_copies(X), t, self.size, self.train.batch_size, self.gain_db, self.freq_mask, self.time_mask, self.train.seed)
-            return ds, max(1, -(-len(X) * self.patches_per_clip // self.train.batch_size))
-        P, owner = self._patches(X)
-        ds = tf.data.Dataset.from_tensor_slices((P, t[owner].astype('float32'))).batch(256)
-        return ds, -(-len(P) // 256)
-
-    def _patches(self, X) -> tuple[np.ndarray, np.ndarray]:
-        "The scoring patches of every utterance, stacked, and the utterance each belongs to."
-        cut = [patches(a, self.size, self.hop) for a in _originals(X)]
-        return np.concatenate(cut), np.repeat(np.arange(len(cut)), [len(c) for c in cut])
-
-    def _logits(self, X):
-        P, owner = self._patches(X)
-        z = np.concatenate([self.net(P[i:i + 512], training=False).numpy().ravel() for i in range(0, len(P), 512)])
-        return np.bincount(owner, z, minlength=len(X)) / np.bincount(owner, minlength=len(X))
-
-    def _batch(self, items): return list(items)

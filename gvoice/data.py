@@ -497,6 +497,7 @@ def _unsafe_reason(member:tarfile.TarInfo) -> str|None:
         if outside(posixpath.normpath(posixpath.join(start, link))): return 'link pointing outside the destination'
     return None
 
+# %% ../nbs/03_data.ipynb #18807a12
 def _checked_members(tar:tarfile.TarFile, archive:Path):
     "The members of `tar`, raising a `ValueError` at the first unsafe one."
     for member in tar:
@@ -509,6 +510,7 @@ def _open_tar(archive:Path) -> tarfile.TarFile:
     try: return tarfile.open(archive)
     except tarfile.ReadError as e: raise ValueError(f"{archive}: not a tar archive ({e})") from e
 
+# %% ../nbs/03_data.ipynb #55c51a24
 def _merge_into(src:Path, dst:Path):
     "Move the contents of `src` into `dst`, entry by entry with `os.replace`, merging folders that exist in both."
     for child in src.iterdir():

@@ -40,6 +40,7 @@ class TrainConfig:
     log_dir:str|None = None  # write TensorBoard logs here (None: no logs)
     progress:bool = True  # a progress bar over epochs
 
+# %% ../nbs/10_dense.ipynb #4aa4bd2a
 class _EpochBar(keras.callbacks.Callback):
     "A tqdm bar over epochs showing the losses (Keras' own bar prints a line per epoch in notebooks)."
     def __init__(self, epochs:int):
@@ -71,7 +72,7 @@ def train_net(net:keras.Model, # a network that outputs one logit (log-odds of f
     return net.fit(train, validation_data=valid, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                    callbacks=callbacks, shuffle=False, verbose=0)  # tf.data shuffles
 
-# %% ../nbs/10_dense.ipynb #619833f0
+# %% ../nbs/10_dense.ipynb #1afe3f41
 def _valid_mask(y:np.ndarray, groups, valid:float, seed:int) -> np.ndarray:
     "Rows held out for validation: `valid` of each gender's speakers (`groups`), whole."
     split = speaker_split(pd.DataFrame({'speaker': np.asarray(groups), 'gender': y}), valid=valid, test=0, seed=seed)
@@ -83,7 +84,32 @@ def _take(X, rows:np.ndarray):
     if isinstance(X, np.ndarray): return X[rows]
     return [X[i] for i in rows]
 
-class KerasModel(VoiceModel):
+def _checked_split(y, # the training utterances' labels
+                   groups, # their speakers
+                   fraction:float, # of each gender's speakers, held out for validation
+                   seed:int, # random seed of the split
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    "`y` as labels, and the mask of the rows held out for validation; a ValueError unless both sides have both genders."
+    y = as_labels(y)
+    if len(set(y)) < 2: raise ValueError(f"need both genders to train; all {len(y)} utterances are {y[0]!r}")
+    valid = _valid_mask(y, groups, fraction, seed)
+    if len(set(y[valid])) < 2 or len(set(y[~valid])) < 2:
+        raise ValueError(f"need both genders in training and in validation; have {len(y)} utterances, {int(valid.sum())} for validation")
+    return y, valid
+
+# %% ../nbs/10_dense.ipynb #7214c939
+class _KerasNet(VoiceModel):
+    "What a Keras model's subclass provides: the network, how to feed it, and a logit per utterance."
+    def _arch(self) -> dict: return {}  # constructor arguments that define the network (JSON)
+    def _prepare(self, X) -> None: pass  # learn input bookkeeping from the training inputs (column names, fill values)
+    def _state(self) -> dict: return {}  # that bookkeeping, as JSON
+    def _set_state(self, state:dict) -> None: pass
+    def _build(self, X) -> keras.Model: raise NotImplementedError
+    def _dataset(self, X, t:np.ndarray, training:bool) -> tuple[tf.data.Dataset, int]: raise NotImplementedError  # (dataset, batches per epoch)
+    def _logits(self, X) -> np.ndarray: raise NotImplementedError
+
+# %% ../nbs/10_dense.ipynb #ff8fd5ce
+class KerasModel(_KerasNet):
     "A Keras network giving a logit per utterance, trained with `train_net` and calibrated on validation speakers."
     kind = 'keras'
 
@@ -94,15 +120,6 @@ class KerasModel(VoiceModel):
         self.train = train or TrainConfig()
         self.net, self.calibration_, self.history_ = None, None, None
 
-    # what a subclass provides
-    def _arch(self) -> dict: return {}  # constructor arguments that define the network (JSON)
-    def _prepare(self, X) -> None: pass  # learn input bookkeeping from the training inputs (column names, fill values)
-    def _state(self) -> dict: return {}  # that bookkeeping, as JSON
-    def _set_state(self, state:dict) -> None: pass
-    def _build(self, X) -> keras.Model: raise NotImplementedError
-    def _dataset(self, X, t:np.ndarray, training:bool) -> tuple[tf.data.Dataset, int]: raise NotImplementedError  # (dataset, batches per epoch)
-    def _logits(self, X) -> np.ndarray: raise NotImplementedError
-
     def fit(self, X, # training inputs, one per utterance
             y, # their labels, 'female'/'male'
             groups=None, # their speakers, required: validation speakers are held out whole (rows without speaker ids: np.arange(len(y)))
@@ -112,11 +129,7 @@ class KerasModel(VoiceModel):
             raise ValueError(f"{type(self).__name__}.fit needs `groups`, the speaker of each utterance: validation and calibration hold out "
                              "whole speakers (rows without speaker ids: groups=np.arange(len(y)), each row its own group)")
         keras.utils.set_random_seed(self.train.seed)
-        y = as_labels(y)
-        if len(set(y)) < 2: raise ValueError(f"need both genders to train; all {len(y)} utterances are {y[0]!r}")
-        valid = _valid_mask(y, groups, self.train.valid, self.train.seed)
-        if len(set(y[valid])) < 2 or len(set(y[~valid])) < 2:
-            raise ValueError(f"need both genders in training and in validation; have {len(y)} utterances, {int(valid.sum())} for validation")
+        y, valid = _checked_split(y, groups, self.train.valid, self.train.seed)
         tr, va, t = np.flatnonzero(~valid), np.flatnonzero(valid), (y == 'female').astype('float32')
         self._prepare(_take(X, tr))
         self.net = self._build(_take(X, tr))
@@ -126,23 +139,11 @@ class KerasModel(VoiceModel):
         return self
 
     def _p_female(self, X): return self.calibration_(self._logits(X))
-
-    def _params(self):
-        return {'arch': self._arch(), 'train': asdict(self.train), 'state': self._state(),
-                'calibration': {'a': self.calibration_.a, 'b': self.calibration_.b},
-                'epochs_trained': None if self.history_ is None else len(self.history_)}
-
+    def _params(self): return _keras_params(self)
     def _payload(self): return {'net.keras': net_to_bytes(self.net)}
 
     @classmethod
-    def _from_payload(cls, files, meta):
-        params = meta['params']
-        model = cls(meta['features'], **params['arch'], train=TrainConfig(**params['train']))
-        model._set_state(params['state'])
-        model.net = net_from_bytes(files['net.keras'], meta.get('path', 'model file'))
-        model.calibration_ = PlattScaling()
-        model.calibration_.a, model.calibration_.b = params['calibration']['a'], params['calibration']['b']
-        return model
+    def _from_payload(cls, files, meta): return _keras_from_payload(cls, files, meta)
 
 # %% ../nbs/10_dense.ipynb #f06ffd01
 def net_to_bytes(net:keras.Model, # a Keras network
@@ -168,6 +169,26 @@ def net_from_bytes(data:bytes, # the bytes of a `.keras` file
         except Exception as e:  # Keras raises ValueError, TypeError, KeyError, OSError... for bad files: report them all the same way
             raise ModelFileError(f"{source}: its Keras network cannot be loaded in safe mode ({type(e).__name__}: {str(e)[:300]})") from None
 
+# %% ../nbs/10_dense.ipynb #01f4dbe7
+def _keras_params(model:KerasModel) -> dict:
+    "What a Keras model's file keeps in its metadata: architecture, training settings, input bookkeeping, calibration."
+    return {'arch': model._arch(), 'train': asdict(model.train), 'state': model._state(),
+            'calibration': {'a': model.calibration_.a, 'b': model.calibration_.b},
+            'epochs_trained': None if model.history_ is None else len(model.history_)}
+
+def _keras_from_payload(cls:type, # the KerasModel subclass the file names
+                        files:dict, # the payload files: the network as `net.keras`
+                        meta:dict, # the metadata, `params` as `_keras_params` wrote it
+                       ) -> KerasModel:
+    "A Keras model rebuilt from its file: the object from the metadata, the network from its `.keras` bytes (safe mode)."
+    params = meta['params']
+    model = cls(meta['features'], **params['arch'], train=TrainConfig(**params['train']))
+    model._set_state(params['state'])
+    model.net = net_from_bytes(files['net.keras'], meta.get('path', 'model file'))
+    model.calibration_ = PlattScaling()
+    model.calibration_.a, model.calibration_.b = params['calibration']['a'], params['calibration']['b']
+    return model
+
 # %% ../nbs/10_dense.ipynb #3f611201
 def dense_net(n_inputs:int, # features per utterance
               widths:tuple=(256, 256, 128, 128, 64), # units of the hidden layers
@@ -184,7 +205,7 @@ def dense_net(n_inputs:int, # features per utterance
         x = keras.layers.Dropout(dropout, name=f'dropout{i}')(keras.layers.ReLU(name=f'relu{i}')(x))
     return keras.Model(inputs, keras.layers.Dense(1, name='logit')(x), name='dense_net')
 
-# %% ../nbs/10_dense.ipynb #253ab188
+# %% ../nbs/10_dense.ipynb #979e364f
 def vector_dataset(X:np.ndarray, # inputs, one row per example
                    t:np.ndarray, # targets (1.0 female, 0.0 male)
                    batch_size:int, # rows per batch
@@ -196,23 +217,9 @@ def vector_dataset(X:np.ndarray, # inputs, one row per example
     if training: ds = ds.shuffle(len(X), seed=seed, reshuffle_each_iteration=True).repeat()
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE), max(1, -(-len(X) // batch_size))
 
-@register_model
-class DenseModel(KerasModel):
-    "S2's dense network (or the improved variant) on one feature vector per utterance."
-    kind = 'keras_dense'
-
-    def __init__(self, features:str='s2_mel128', # a feature set name (gvoice.features.FEATURE_SETS)
-                 widths:tuple=(256, 256, 128, 128, 64), # hidden layer units
-                 dropout:float=0.3, # dropout after each hidden layer
-                 batchnorm:bool=False, # batch normalisation after each hidden layer
-                 log_mel:bool=False, # feed columns named mel* as decibels, 10·log10(power)
-                 train:TrainConfig|None=None, # how to train it
-                ):
-        super().__init__(features, train)
-        self.widths, self.dropout, self.batchnorm, self.log_mel = tuple(widths), dropout, batchnorm, log_mel
-        self.feature_names, self.fill_ = None, None
-
-    def _arch(self): return {'widths': list(self.widths), 'dropout': self.dropout, 'batchnorm': self.batchnorm, 'log_mel': self.log_mel}
+# %% ../nbs/10_dense.ipynb #b4235b9e
+class _VectorInputs(KerasModel):
+    "A Keras model on named utterance vectors: the columns checked, mel powers in decibels when `log_mel`, missing values filled."
     def _state(self): return {'feature_names': self.feature_names, 'fill': self.fill_}
     def _set_state(self, state): self.feature_names, self.fill_ = state['feature_names'], state['fill']
 
@@ -235,6 +242,31 @@ class DenseModel(KerasModel):
         M = self._transform(X).to_numpy()
         return np.where(np.isnan(M), np.asarray(self.fill_), M).astype('float32')
 
+    def featurize(self, y, sr):
+        "The model's feature vector of one utterance, as a one-row DataFrame with the training columns."
+        return pd.DataFrame([super().featurize(y, sr)], columns=self.feature_names)
+
+    def _batch(self, items): return pd.concat(items, ignore_index=True)
+
+# %% ../nbs/10_dense.ipynb #5d1c8a92
+@register_model
+class DenseModel(_VectorInputs):
+    "S2's dense network (or the improved variant) on one feature vector per utterance."
+    kind = 'keras_dense'
+
+    def __init__(self, features:str='s2_mel128', # a feature set name (gvoice.features.FEATURE_SETS)
+                 widths:tuple=(256, 256, 128, 128, 64), # hidden layer units
+                 dropout:float=0.3, # dropout after each hidden layer
+                 batchnorm:bool=False, # batch normalisation after each hidden layer
+                 log_mel:bool=False, # feed columns named mel* as decibels, 10·log10(power)
+                 train:TrainConfig|None=None, # how to train it
+                ):
+        super().__init__(features, train)
+        self.widths, self.dropout, self.batchnorm, self.log_mel = tuple(widths), dropout, batchnorm, log_mel
+        self.feature_names, self.fill_ = None, None
+
+    def _arch(self): return {'widths': list(self.widths), 'dropout': self.dropout, 'batchnorm': self.batchnorm, 'log_mel': self.log_mel}
+
     def _build(self, X):
         norm = keras.layers.Normalization(name='standardise')
         norm.adapt(self._matrix(X))
@@ -245,9 +277,3 @@ class DenseModel(KerasModel):
     def _logits(self, X):
         M = self._matrix(X)
         return np.concatenate([self.net(M[i:i + 8192], training=False).numpy().ravel() for i in range(0, max(len(M), 1), 8192)])[:len(M)]
-
-    def featurize(self, y, sr):
-        "The model's feature vector of one utterance, as a one-row DataFrame with the training columns."
-        return pd.DataFrame([super().featurize(y, sr)], columns=self.feature_names)
-
-    def _batch(self, items): return pd.concat(items, ignore_index=True)

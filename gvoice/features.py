@@ -30,9 +30,10 @@ from .encoder import speaker_embedding  # notebook 17: numpy only, its weights r
 
 
 # %% auto #0
-__all__ = ['PRESETS', 'FEATURE_SETS', 'LIBRARIES', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats', 'Preset',
-           'mfcc_stats', 'mel128_means', 'f0_stats', 'FeatureSet', 'feature_set', 'default_cache_dir', 'file_features',
-           'code_digest', 'Extraction', 'extract', 'preset', 'file_array', 'extract_arrays', 'pad_frames', 'patches']
+__all__ = ['PRESETS', 'FEATURE_SETS', 'LIBRARIES', 'BAD_AUDIO', 'cmvn', 'mfcc', 'log_mel', 'summarize_frames', 'spectral_stats',
+           'Preset', 'mfcc_stats', 'mel128_means', 'f0_stats', 'FeatureSet', 'feature_set', 'default_cache_dir',
+           'file_features', 'code_digest', 'Extraction', 'unusable', 'extract', 'preset', 'file_array',
+           'extract_arrays', 'pad_frames', 'patches']
 
 # %% ../nbs/06_features.ipynb #60f56088
 def cmvn(x:np.ndarray, # features × frames
@@ -243,7 +244,8 @@ def _cache_path(cache_dir:Path, recipe, digest:str, suffix:str='.npz', variant:s
 def _read_source(path) -> tuple[object, str]:
     "The bytes of an audio file as a file object that carries the file's name (for error messages), and their SHA-256."
     import io
-    data = Path(path).read_bytes()
+    try: data = Path(path).read_bytes()
+    except OSError as e: raise AudioError(f"{path}: cannot be read ({e.strerror or e})") from None  # missing, a folder, no permission
     src = io.BytesIO(data); src.name = str(path)
     return src, hashlib.sha256(data).hexdigest()
 
@@ -355,11 +357,25 @@ class Extraction:
     features: pd.DataFrame|pd.Series  # indexed like the manifest: a row of features per file (`extract`), or an array per file (`extract_arrays`)
     failures: pd.DataFrame  # columns path and error, one row per file that failed
 
-def _safely(fn, path):
-    "(fn(path), None), or (None, the error message) when the file cannot be used."
-    try: return fn(path), None
-    except (AudioError, OSError, ValueError) as e: return None, f'{type(e).__name__}: {e}'
+BAD_AUDIO = (  # what libraries raise, past gvoice.audio's checks, on audio they cannot use: (error type, words of its message)
+    ('ParameterError', 'is too large for uncentered analysis'),           # librosa: a clip shorter than one analysis frame
+    ('ValueError', 'frames must be specified for non-seekable files'),    # soundfile: a WAV header naming a codec that hides its length
+)
 
+def unusable(e:BaseException, # an error raised while computing a file's features
+            ) -> bool:
+    "Whether `e` says that the file cannot be used (not found, not audio, corrupt, too short), rather than that the code has a bug."
+    return isinstance(e, AudioError) or any(type(e).__name__ == t and words in str(e) for t, words in BAD_AUDIO)
+
+def _safely(fn, path):
+    "(fn(path), None), or (None, the error message) when the file cannot be used; any other error is raised."
+    try: return fn(path), None
+    except Exception as e:
+        if unusable(e): return None, f'{type(e).__name__}: {e}'
+        raise
+
+
+# %% ../nbs/06_features.ipynb #88f3f45b
 def _paths(manifest) -> pd.Series:
     "The `path` column of a manifest, or a list of paths as a Series."
     if isinstance(manifest, pd.DataFrame):
@@ -373,8 +389,9 @@ def _warm_up(recipe):
     recipe(0.3 * np.sin(2 * np.pi * 150 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t)), recipe.sr)
 
 def _map_files(fn, paths:pd.Series, desc:str, n_jobs:int, backend:str|None, progress:bool, recipe) -> list[tuple]:
-    "`fn` over every file in parallel (joblib or Dask), each result (value, None) or (None, error message); `recipe` is warmed up first."
+    "`fn` over every file in parallel (joblib's worker processes, or Dask's), each result (value, None) or (None, error message); `recipe` is warmed up first."
     if backend == 'dask': _require_dask_client()
+    elif backend not in (None, 'loky'): raise ValueError(f"backend={backend!r}: None (worker processes on this machine) or 'dask'")
     elif n_jobs != 1: _warm_up(recipe)
     with parallel_config(backend=backend or 'loky', n_jobs=n_jobs):
         jobs = Parallel(return_as='generator')(delayed(_safely)(fn, p) for p in paths)
@@ -388,16 +405,18 @@ def _cache_dir(cache_dir) -> Path|None:
     "'default' -> default_cache_dir(), None -> None, else a Path."
     return default_cache_dir() if cache_dir == 'default' else (Path(cache_dir) if cache_dir else None)
 
+
+# %% ../nbs/06_features.ipynb #6f86320e
 def extract(manifest, # a manifest with a `path` column (or a list of paths)
             fs:FeatureSet|str='all', # the feature set (a name in FEATURE_SETS)
             n_jobs:int=1, # worker processes (-1: all cores); with backend='dask', the cluster's workers
             cache_dir:Path|str|None='default', # feature cache; 'default': default_cache_dir(); None: no cache
-            backend:str|None=None, # joblib backend: None (processes), 'dask' (needs a dask.distributed Client)
+            backend:str|None=None, # None: worker processes here; 'dask': a Dask cluster's (needs a dask.distributed Client)
             progress:bool=True, # show a progress bar
             augment=None, # as in `file_features`: features of augmented copies
             copy:int=0, # as in `file_features`
            ) -> Extraction:
-    "Features of every file of `manifest`, cached by content and computed in parallel; failures are tabled, not raised."
+    "Features of every file of `manifest`, cached by content and computed in parallel; files that cannot be used are tabled, not raised."
     fs, paths = feature_set(fs), _paths(manifest)
     if fs.of:  # a combination of other sets: theirs, side by side (computed and cached once, whatever combines them)
         parts = [extract(manifest, name, n_jobs, cache_dir, backend, progress, augment, copy) for name in fs.of]
@@ -418,6 +437,7 @@ def _require_dask_client():
     except (ImportError, ValueError) as e:
         raise RuntimeError("backend='dask' needs dask.distributed and a running Client, e.g. "
                            "`from dask.distributed import Client, LocalCluster; client = Client(LocalCluster())`") from e
+
 
 # %% ../nbs/06_features.ipynb #fbd76212
 def preset(name:str|Preset, # a name in PRESETS, or a Preset
@@ -449,7 +469,7 @@ def extract_arrays(manifest, # a manifest with a `path` column (or a list of pat
                    cache_dir:Path|str|None='default', # array cache; 'default': default_cache_dir(); None: no cache
                    augment=None, # as in `file_array`
                    copy:int=0, # as in `file_array`
-                   backend:str|None=None, # joblib backend: None (processes) or 'dask'
+                   backend:str|None=None, # as in `extract`: None (worker processes here) or 'dask'
                    progress:bool=True, # show a progress bar
                   ) -> Extraction:
     "A preset's array for every file of `manifest` (a Series of arrays indexed like it), cached and in parallel; failures tabled."

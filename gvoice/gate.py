@@ -32,6 +32,7 @@ def _colored_noise(rng:np.random.Generator, n:int, slope:float) -> np.ndarray:
     spec *= f ** (slope / 2); spec[0] = 0
     return np.fft.irfft(spec, n)
 
+# %% ../nbs/13_speech_gate.ipynb #882d76e1
 def _midi_hz(m) -> np.ndarray:
     "Frequency of MIDI note `m` (69 = A4 = 440 Hz)."
     return 440.0 * 2 ** ((np.asarray(m, dtype=float) - 69) / 12)
@@ -48,6 +49,7 @@ def _harmonic(f0:np.ndarray, sr:int, n_harmonics:int, tilt:float, rng:np.random.
     return sum((k * f0 < sr / 2 - 200) * np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k ** tilt
                for k in range(1, n_harmonics + 1))
 
+# %% ../nbs/13_speech_gate.ipynb #3c350a5c
 def _pluck(f:float, n:int, sr:int, rng:np.random.Generator, decay:float=0.996) -> np.ndarray:
     "A Karplus–Strong plucked string at `f` Hz, `n` samples long."
     p = max(2, int(round(sr / f)))
@@ -71,6 +73,7 @@ def _scale_note(rng:np.random.Generator, tonic:int, degrees:int=14) -> int:
     k = int(rng.integers(0, degrees))
     return tonic + 12 * (k // 7) + int(_MAJOR[k % 7])
 
+# %% ../nbs/13_speech_gate.ipynb #b6cc2c67
 def _drum_kit(rng:np.random.Generator, n:int, sr:int) -> np.ndarray:
     "Kick and snare on alternate beats, a hi-hat between them, at 90–140 beats per minute."
     y, beat, t0, k = np.zeros(n), 60 / rng.uniform(90, 140), 0.0, 0
@@ -202,6 +205,7 @@ def steady_steps(c:np.ndarray, # (n_frames,) F0 in cents (see `cents`)
     d = np.abs(c[np.minimum(k + lag, end)] - c[k])
     return int(np.sum(d < STEADY_CENTS)), len(d)
 
+# %% ../nbs/13_speech_gate.ipynb #67fcabde
 def _regularity(wobble:np.ndarray, lags:np.ndarray) -> float:
     "max over periods T in `lags` of (r(T) - r(T/2)) / 2, r the normalised autocorrelation of `wobble`."
     energy = float(np.dot(wobble, wobble))
@@ -251,6 +255,7 @@ class Gate:
         "True when there is enough of a speaking voice to judge."
         return self.status == 'speech'
 
+# %% ../nbs/13_speech_gate.ipynb #35b92faa
 def _analyse(y:np.ndarray, sr:int) -> dict:
     "detect_speech, the pitch track and the voice, steady and vibrato frames of one block."
     activity = detect_speech(y, sr, min_speech=0.0)
@@ -266,6 +271,7 @@ def _analyse(y:np.ndarray, sr:int) -> dict:
             'active': int(active.sum()), 'voice': int(voice.sum()), 'steady': steady, 'steps': steps,
             'vibrato': int(vibrato.sum()), 'f0': track.f0[voice]}
 
+# %% ../nbs/13_speech_gate.ipynb #ce735149
 def speech_gate(y:np.ndarray, # mono samples, any length
                 sr:int, # sample rate, Hz
                 min_speech:float=MIN_SPEECH, # seconds of speech below which status is 'too_little_speech'

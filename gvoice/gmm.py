@@ -17,12 +17,13 @@ from tqdm.auto import tqdm
 from .audio import level_threshold
 from .data import speaker_folds, speaker_split
 from .features import PRESETS
-from .models import (CLASSES, ModelFileError, PlattScaling, VoiceModel, as_labels, cross_validate, fold_scores,
-                           register_model, skops_dumps, skops_loads)
+from .evaluate import fold_scores
+from .models import (CLASSES, ModelFileError, PlattScaling, VoiceModel, as_labels, cross_validate, register_model,
+                           skops_dumps, skops_loads)
 
 # %% auto #0
 __all__ = ['load_frames', 'speech_frames', 'frame_llr', 'map_adapt_means', 'GMMModel', 'UBMModel', 'cross_validate_frames',
-           'cv_summary', 'reliability_table']
+           'cv_summary']
 
 # %% ../nbs/08_gmm.ipynb #dcb30e01
 def _s0_frames(path) -> np.ndarray:
@@ -45,6 +46,39 @@ def speech_frames(x:np.ndarray, # frames × MFCC, c0 first (e.g. from `load_fram
     "Boolean mask of the frames of `x` loud enough to be speech, judged by c0 with `detect_speech`'s level rule."
     return x[:, 0] > level_threshold(x[:, 0], threshold)[2]
 
+# %% ../nbs/08_gmm.ipynb #064c58cd
+def _utterance_frames(x:np.ndarray, # one utterance's frames × MFCC
+                      speech_only:bool, # keep only the frames `speech_frames` passes
+                     ) -> np.ndarray:
+    "The frames of one utterance that the model uses: its speech frames (all, if none pass), or all frames."
+    if not speech_only: return x
+    mask = speech_frames(x)
+    return x[mask] if mask.any() else x
+
+def _pool_frames(X:list, # frame matrices, one per utterance
+                 cap:int, # at most this many frames
+                 speech_only:bool, # keep only each utterance's speech frames
+                 seed:int, # random seed of the subset
+                ) -> np.ndarray:
+    "The kept frames of the utterances `X` in one matrix, at most `cap` of them (a random subset)."
+    pooled = np.concatenate([_utterance_frames(x, speech_only) for x in X])
+    if len(pooled) <= cap: return pooled
+    return pooled[np.random.default_rng(seed).choice(len(pooled), cap, replace=False)]
+
+# %% ../nbs/08_gmm.ipynb #4076be71
+def _fit_mixture(frames:np.ndarray, # frames × features
+                 n_components:int, # Gaussians
+                 max_iter:int, # EM iterations at most
+                 seed:int, # random seed of EM's initialisation
+                ):
+    "A diagonal-covariance mixture fitted to `frames` by at most `max_iter` EM iterations."
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+    gm = GaussianMixture(n_components, covariance_type='diag', max_iter=max_iter, random_state=seed)
+    with warnings.catch_warnings():  # EM is capped on purpose, for speed; the mixture's `converged_` still says if it stopped early
+        warnings.simplefilter('ignore', ConvergenceWarning)
+        return gm.fit(frames)
+
 # %% ../nbs/08_gmm.ipynb #46015490
 def frame_llr(female, # fitted GaussianMixture of female frames
               male, # fitted GaussianMixture of male frames
@@ -65,11 +99,59 @@ def map_adapt_means(ubm, # fitted GaussianMixture: the universal background mode
     alpha = (n / np.maximum(n + relevance, 1e-10))[:, None]  # α_k (0 for a component without data, even when r = 0)
     return alpha * ex + (1 - alpha) * ubm.means_
 
-# %% ../nbs/08_gmm.ipynb #ddd482b1
+# %% ../nbs/08_gmm.ipynb #6f9a54e4
+def _as_utterances(X:list, y:np.ndarray, groups) -> tuple[list, np.ndarray, np.ndarray]:
+    "`X`, `y`, `groups` with every view of a clip (a list of frame matrices in `X`) made an utterance of its speaker."
+    if len(X) and isinstance(X[0], list):
+        n = [len(v) for v in X]
+        X, y, groups = [x for v in X for x in v], np.repeat(y, n), np.repeat(np.asarray(groups), n)
+    return X, y, groups
+
+def _calibration_split(y:np.ndarray, # 'female'/'male' per utterance
+                       groups, # the speaker of each utterance
+                       valid:float, # fraction of each gender's speakers kept aside for the calibration
+                       seed:int, # random seed of the split
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    "Positions of the utterances that train the mixtures, and of those (other speakers, of both genders) that calibrate them."
+    split = speaker_split(pd.DataFrame({'speaker': np.asarray(groups), 'gender': y}), valid=valid, test=0,
+                          seed=seed).to_numpy()
+    train, rows = np.flatnonzero(split == 'train'), np.flatnonzero(split == 'valid')
+    if set(y[rows]) != set(CLASSES): raise ValueError(f"too few speakers to keep {valid:.0%} of each gender aside for calibration")
+    return train, rows
+
+# %% ../nbs/08_gmm.ipynb #ffa40343
 _PARTS = ('female', 'male')  # the fitted mixtures a model file holds (as skops), beside calibration.json
 
+class _MixturePair(VoiceModel):
+    "Two fitted gender mixtures (`female_`, `male_`) and their calibration (`calibration_`): frame and utterance scores, P(female), the model file."
+    def _kept(self, x:np.ndarray) -> np.ndarray: return _utterance_frames(x, self.speech_only)
+
+    def frame_llrs(self, X:list) -> list[np.ndarray]:
+        "The LLR (female − male) of every frame of each utterance of `X`, speech or not."
+        return [frame_llr(self.female_, self.male_, x) for x in X]
+
+    def llr(self, X:list) -> np.ndarray:
+        "Each utterance's score: the mean LLR of the frames the model uses."
+        return np.array([frame_llr(self.female_, self.male_, self._kept(x)).mean() for x in X])
+
+    def _p_female(self, X): return self.calibration_(self.llr(X))
+    def _batch(self, items): return list(items)
+    def _payload(self):
+        calibration = json.dumps({'a': self.calibration_.a, 'b': self.calibration_.b}).encode()
+        return {'calibration.json': calibration, **{f'{name}.skops': skops_dumps(getattr(self, f'{name}_')) for name in _PARTS}}
+
+    @classmethod
+    def _from_payload(cls, files, meta):
+        if meta['features'] != 's0_mfcc': raise ModelFileError(f"{meta['path']}: a {cls.kind!r} model eats s0_mfcc frames, not {meta['features']!r}")
+        model = cls(**meta['params'])
+        for name in _PARTS: setattr(model, f'{name}_', skops_loads(files[f'{name}.skops'], meta['path']))
+        model.calibration_ = PlattScaling()
+        model.calibration_.a, model.calibration_.b = (json.loads(files['calibration.json'])[k] for k in 'ab')
+        return model
+
+# %% ../nbs/08_gmm.ipynb #91723d97
 @register_model
-class GMMModel(VoiceModel):
+class GMMModel(_MixturePair):
     "S0: a Gaussian mixture per gender on MFCC frames, scored by the mean frame LLR, calibrated on validation speakers."
     kind = 'gmm'
 
@@ -87,69 +169,25 @@ class GMMModel(VoiceModel):
     def _params(self): return dict(n_components=self.n_components, max_iter=self.max_iter, speech_only=self.speech_only,
                                    valid=self.valid, max_frames=self.max_frames, seed=self.seed)
 
-    def _em(self, frames:np.ndarray):
-        "A diagonal-covariance mixture with the model's settings, fitted to `frames` by at most `max_iter` EM iterations."
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import GaussianMixture
-        gm = GaussianMixture(self.n_components, covariance_type='diag', max_iter=self.max_iter, random_state=self.seed)
-        with warnings.catch_warnings():  # EM is capped on purpose, for speed; the mixture's `converged_` still says if it stopped early
-            warnings.simplefilter('ignore', ConvergenceWarning)
-            return gm.fit(frames)
-
-    def _kept(self, x:np.ndarray) -> np.ndarray:
-        "The frames of one utterance that the model uses: its speech frames (all, if none pass), or all frames."
-        if not self.speech_only: return x
-        mask = speech_frames(x)
-        return x[mask] if mask.any() else x
-
-    def _pooled(self, X:list, cap:int) -> np.ndarray:
-        "The kept frames of the utterances `X` in one matrix, at most `cap` of them (a random subset)."
-        pooled = np.concatenate([self._kept(x) for x in X])
-        if len(pooled) <= cap: return pooled
-        return pooled[np.random.default_rng(self.seed).choice(len(pooled), cap, replace=False)]
+    def _em(self, frames:np.ndarray): return _fit_mixture(frames, self.n_components, self.max_iter, self.seed)
+    def _pooled(self, X:list, cap:int) -> np.ndarray: return _pool_frames(X, cap, self.speech_only, self.seed)
 
     def _fit_pair(self, female:list, male:list) -> tuple:
         "The female and male mixtures from each gender's training utterances: an EM fit each."
         return tuple(self._em(self._pooled(X, self.max_frames)) for X in (female, male))
 
-    def frame_llrs(self, X:list) -> list[np.ndarray]:
-        "The LLR (female − male) of every frame of each utterance of `X`, speech or not."
-        return [frame_llr(self.female_, self.male_, x) for x in X]
-
-    def llr(self, X:list) -> np.ndarray:
-        "Each utterance's score: the mean LLR of the frames the model uses."
-        return np.array([frame_llr(self.female_, self.male_, self._kept(x)).mean() for x in X])
-
-    def fit(self, X:list, # frame matrices, one per utterance
+    def fit(self, X:list, # frame matrices, one per utterance; or per utterance a list of views (the clip and its augmented copies, as `gvoice.train.training_inputs` gives), each then an utterance of its speaker
             y, # 'female'/'male' per utterance
             groups=None, # the speaker of each utterance (required: the calibration needs speakers the mixtures never saw)
            ):
         "Fit the gender mixtures on most training speakers and the calibration on the rest (`valid` of each gender)."
         if groups is None: raise ValueError(f"{type(self).__name__}.fit needs groups (speaker ids) to keep calibration speakers apart")
-        y = as_labels(y)
-        split = speaker_split(pd.DataFrame({'speaker': np.asarray(groups), 'gender': y}), valid=self.valid, test=0,
-                              seed=self.seed).to_numpy()
-        train, valid = np.flatnonzero(split == 'train'), np.flatnonzero(split == 'valid')
-        if set(y[valid]) != set(CLASSES): raise ValueError(f"too few speakers to keep {self.valid:.0%} of each gender aside for calibration")
+        X, y, groups = _as_utterances(X, as_labels(y), groups)
+        train, valid = _calibration_split(y, groups, self.valid, self.seed)
         self.female_, self.male_ = self._fit_pair(*([X[i] for i in train if y[i] == g] for g in CLASSES))
         self.valid_rows_ = valid  # positions in X of the calibration utterances
         self.calibration_ = PlattScaling().fit(self.llr([X[i] for i in valid]), y[valid])
         return self
-
-    def _p_female(self, X): return self.calibration_(self.llr(X))
-    def _batch(self, items): return list(items)
-    def _payload(self):
-        calibration = json.dumps({'a': self.calibration_.a, 'b': self.calibration_.b}).encode()
-        return {'calibration.json': calibration, **{f'{name}.skops': skops_dumps(getattr(self, f'{name}_')) for name in _PARTS}}
-
-    @classmethod
-    def _from_payload(cls, files, meta):
-        if meta['features'] != 's0_mfcc': raise ModelFileError(f"{meta['path']}: a {cls.kind!r} model eats s0_mfcc frames, not {meta['features']!r}")
-        model = cls(**meta['params'])
-        for name in _PARTS: setattr(model, f'{name}_', skops_loads(files[f'{name}.skops'], meta['path']))
-        model.calibration_ = PlattScaling()
-        model.calibration_.a, model.calibration_.b = (json.loads(files['calibration.json'])[k] for k in 'ab')
-        return model
 
 # %% ../nbs/08_gmm.ipynb #d834ca92
 @register_model
@@ -209,14 +247,3 @@ def cv_summary(utts:pd.DataFrame, # the first result of `cross_validate_frames`
     s = fold_scores(utts.gender, utts.p_female.to_numpy())
     return {'frame_acc': utts.right.sum() / utts.frames.sum(), 'speech_frame_acc': utts.speech_right.sum() / utts.speech.sum(),
             'utterance_acc': s['accuracy'], 'auc': s['auc'], 'log_loss': s['log_loss'], 'brier': s['brier']}
-
-# %% ../nbs/08_gmm.ipynb #0c6822d9
-def reliability_table(y, # true labels
-                      p_female:np.ndarray, # predicted P(female)
-                      bins:int=10, # equal-width bins on [0, 1]
-                     ) -> pd.DataFrame:
-    "Mean predicted and observed P(female), and the number of utterances, in each non-empty probability bin."
-    female = (as_labels(y) == 'female').astype(float)
-    b = np.minimum((np.asarray(p_female) * bins).astype(int), bins - 1)
-    t = pd.DataFrame({'bin': b, 'predicted': p_female, 'observed': female}).groupby('bin')
-    return t.agg(predicted=('predicted', 'mean'), observed=('observed', 'mean'), n=('observed', 'size'))

@@ -39,6 +39,7 @@ def _fold_batchnorm(kernel:np.ndarray, bias:np.ndarray, gamma, beta, mean, var, 
     s = gamma / np.sqrt(var + eps)
     return kernel * s, (bias - mean) * s + beta
 
+# %% ../nbs/15_lite.ipynb #1ce5fdb9
 def numpy_ops(net, # a Keras network built from Input, Reshape (adding a channel), Normalization, Conv2D, Dense, BatchNormalization, ReLU, MaxPooling2D(2), GlobalAveragePooling2D, AveragePooling2D over all of time, Flatten, Dropout
              ) -> list[tuple[str, dict]]:
     "The network as a list of (operation, arrays) for `run_ops`, batch normalisation folded into the layer before it."
@@ -64,6 +65,7 @@ def numpy_ops(net, # a Keras network built from Input, Reshape (adding a channel
         else: raise ValueError(f"layer {layer.name!r} ({kind}) has no numpy version here; the network cannot be run without Keras")
     return ops
 
+# %% ../nbs/15_lite.ipynb #5539d15b
 _RUN = {'channel': lambda x, p: x[..., None],
         'standardise': lambda x, p: (x - p['mean']) / p['std'],
         'conv': lambda x, p: conv2d_same(x, p['kernel'], p['bias']),
@@ -82,7 +84,41 @@ def run_ops(ops:list, # from `numpy_ops`
     for name, p in ops: x = _RUN[name](x, p)
     return x
 
-# %% ../nbs/15_lite.ipynb #9a31f543
+# %% ../nbs/15_lite.ipynb #b0c5da1d
+def _mean_patch_logits(ops:list, # the network (`numpy_ops`)
+                       X:list, # spectrograms, one per utterance
+                       size:int, # frames per patch
+                       hop:int, # frames between patches
+                      ) -> np.ndarray:
+    "The mean patch logit of each utterance (a list of spectrograms)."
+    cut = [patches(a, size, hop) for a in X]
+    z = np.concatenate([run_ops(ops, c).ravel() for c in cut]) if cut else np.zeros(0)
+    owner = np.repeat(np.arange(len(cut)), [len(c) for c in cut])
+    return np.bincount(owner, z, minlength=len(cut)) / np.maximum(np.bincount(owner, minlength=len(cut)), 1)
+
+# %% ../nbs/15_lite.ipynb #8e05b787
+def _ops_npz(ops:list) -> bytes:
+    "The arrays of the operations `ops` as one `.npz`, each named `<operation number>/<array name>`."
+    buf = io.BytesIO()
+    np.savez(buf, **{f'{i}/{k}': v for i, (_, p) in enumerate(ops) for k, v in p.items()})
+    return buf.getvalue()
+
+def _lite_from_payload(cls:type, # LitePatchCNN
+                       files:dict, # the payload: the arrays as `ops.npz`
+                       meta:dict, # the metadata: operations, patch size and hop, calibration
+                      ):
+    "A LitePatchCNN from its model file: arrays read without pickle, operations checked against those `run_ops` knows."
+    params = meta['params']
+    try:
+        with np.load(io.BytesIO(files['ops.npz']), allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+    except (KeyError, ValueError, OSError) as e: raise ModelFileError(f"{meta.get('path', 'model file')}: unreadable network weights ({e})") from None
+    ops = [(name, {k.split('/', 1)[1]: v for k, v in arrays.items() if k.split('/', 1)[0] == str(i)}) for i, name in enumerate(params['ops'])]
+    if any(name not in _RUN for name, _ in ops): raise ModelFileError(f"{meta.get('path', 'model file')}: unknown operations {sorted({n for n, _ in ops} - set(_RUN))}")
+    calibration = PlattScaling()
+    calibration.a, calibration.b = params['calibration']['a'], params['calibration']['b']
+    return cls(meta['features'], ops, params['size'], params['hop'], calibration)
+
+# %% ../nbs/15_lite.ipynb #5261e97d
 @register_model
 class LitePatchCNN(VoiceModel):
     "A trained `PatchCNN` run by numpy: the mean patch logit of each utterance, calibrated."
@@ -107,13 +143,7 @@ class LitePatchCNN(VoiceModel):
 
     def fit(self, X, y, groups=None): raise NotImplementedError("a LitePatchCNN is converted, not trained: train a gvoice.cnn.PatchCNN and use LitePatchCNN.from_patch_cnn")
 
-    def _logits(self, X) -> np.ndarray:
-        "The mean patch logit of each utterance (a list of spectrograms)."
-        cut = [patches(a, self.size, self.hop) for a in X]
-        z = np.concatenate([run_ops(self.ops, c).ravel() for c in cut]) if cut else np.zeros(0)
-        owner = np.repeat(np.arange(len(cut)), [len(c) for c in cut])
-        return np.bincount(owner, z, minlength=len(cut)) / np.maximum(np.bincount(owner, minlength=len(cut)), 1)
-
+    def _logits(self, X) -> np.ndarray: return _mean_patch_logits(self.ops, X, self.size, self.hop)
     def _p_female(self, X): return self.calibration_(self._logits(X))
     def _batch(self, items): return list(items)
 
@@ -121,19 +151,7 @@ class LitePatchCNN(VoiceModel):
         return {'ops': [name for name, _ in self.ops], 'size': self.size, 'hop': self.hop,
                 'calibration': {'a': self.calibration_.a, 'b': self.calibration_.b}}
 
-    def _payload(self):
-        buf = io.BytesIO()
-        np.savez(buf, **{f'{i}/{k}': v for i, (_, p) in enumerate(self.ops) for k, v in p.items()})
-        return {'ops.npz': buf.getvalue()}
+    def _payload(self): return {'ops.npz': _ops_npz(self.ops)}
 
     @classmethod
-    def _from_payload(cls, files, meta):
-        params = meta['params']
-        try:
-            with np.load(io.BytesIO(files['ops.npz']), allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
-        except (KeyError, ValueError, OSError) as e: raise ModelFileError(f"{meta.get('path', 'model file')}: unreadable network weights ({e})") from None
-        ops = [(name, {k.split('/', 1)[1]: v for k, v in arrays.items() if k.split('/', 1)[0] == str(i)}) for i, name in enumerate(params['ops'])]
-        if any(name not in _RUN for name, _ in ops): raise ModelFileError(f"{meta.get('path', 'model file')}: unknown operations {sorted({n for n, _ in ops} - set(_RUN))}")
-        calibration = PlattScaling()
-        calibration.a, calibration.b = params['calibration']['a'], params['calibration']['b']
-        return cls(meta['features'], ops, params['size'], params['hop'], calibration)
+    def _from_payload(cls, files, meta): return _lite_from_payload(cls, files, meta)

@@ -58,7 +58,7 @@ class Window:
         "The middle of the window, s."
         return (self.start + self.end) / 2
 
-# %% ../nbs/18_live.ipynb #e00fc9f6
+# %% ../nbs/18_live.ipynb #afe47452
 def _verdict(p:float, threshold:float) -> tuple[str, str]:
     "Label and reason for a smoothed P(female), as `GenderPredictor` decides them."
     if max(p, 1 - p) < threshold: return 'uncertain', f"low confidence: P(female) = {p:.2f}, below the {threshold:.2f} needed either way"
@@ -78,23 +78,9 @@ class _Resampler:
         y, self._from, self._stream = self._stream.resample_chunk(np.zeros(0, np.float32), last=True), None, None
         return y
 
-class StreamingPredictor:
-    "Answers over a sliding window: feed it blocks of samples from any source, get a smoothed `Window` every hop."
-
-    def __init__(self, predictor:GenderPredictor|None=None, # the predictor to ask; None: `GenderPredictor.pretrained()`
-                 window_seconds:float=WINDOW_SECONDS, # length of the sound each answer is computed on, s
-                 hop_seconds:float=HOP_SECONDS, # a new answer this often, s
-                 smooth:int=SMOOTH_WINDOWS, # average the log-odds of this many windows (1: no smoothing)
-                ):
-        if not 0 < hop_seconds <= window_seconds:
-            raise ValueError(f"hop_seconds={hop_seconds!r}, window_seconds={window_seconds!r}: need 0 < hop_seconds <= window_seconds")
-        if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 1:
-            raise ValueError(f"smooth={smooth!r}: must be a positive integer")
-        self.predictor = predictor or GenderPredictor.pretrained()
-        self.sr = self.predictor.model.sr
-        self.window_seconds, self.hop_seconds, self.smooth = window_seconds, hop_seconds, int(smooth)
-        self.reset()
-
+# %% ../nbs/18_live.ipynb #ddf16ca8
+class _SlidingWindow:
+    "The last `window_seconds` of a stream, resampled to `sr`, handed to `_judge` every `hop_seconds`: the clock of `StreamingPredictor`."
     def reset(self):
         "Forget all sound and answers, to start a new stream."
         self._window, self._hop = round(self.window_seconds * self.sr), round(self.hop_seconds * self.sr)
@@ -125,6 +111,24 @@ class StreamingPredictor:
         if self.samples <= self._next - self._hop: return out
         self._next = self.samples + self._hop
         return out + [self._judge()]
+
+# %% ../nbs/18_live.ipynb #d5608147
+class StreamingPredictor(_SlidingWindow):
+    "Answers over a sliding window: feed it blocks of samples from any source, get a smoothed `Window` every hop."
+
+    def __init__(self, predictor:GenderPredictor|None=None, # the predictor to ask; None: `GenderPredictor.pretrained()`
+                 window_seconds:float=WINDOW_SECONDS, # length of the sound each answer is computed on, s
+                 hop_seconds:float=HOP_SECONDS, # a new answer this often, s
+                 smooth:int=SMOOTH_WINDOWS, # average the log-odds of this many windows (1: no smoothing)
+                ):
+        if not 0 < hop_seconds <= window_seconds:
+            raise ValueError(f"hop_seconds={hop_seconds!r}, window_seconds={window_seconds!r}: need 0 < hop_seconds <= window_seconds")
+        if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 1:
+            raise ValueError(f"smooth={smooth!r}: must be a positive integer")
+        self.predictor = predictor or GenderPredictor.pretrained()
+        self.sr = self.predictor.model.sr
+        self.window_seconds, self.hop_seconds, self.smooth = window_seconds, hop_seconds, int(smooth)
+        self.reset()
 
     def _judge(self) -> Window:
         "Ask the predictor about the buffer and smooth its answer with the last ones."
@@ -166,6 +170,7 @@ def merge_windows(windows:list[Window], # answers of a `StreamingPredictor`, in 
                          reason=reasons.mode().iloc[0] if len(reasons) else ''))
     return pd.DataFrame(rows, columns=columns)
 
+# %% ../nbs/18_live.ipynb #4a0ab945
 def _centred(windows:list[Window], smooth:int, threshold:float) -> list[Window]:
     "The answers smoothed over the `smooth` windows centred on each (a no-speech window stays as it is)."
     logits = np.array([float(log_odds(w.p_window)) if np.isfinite(w.p_window) else np.nan for w in windows])
@@ -191,6 +196,7 @@ def segments(source, # a path, bytes or file object (any length: read in blocks)
     windows = list(stream_windows(blocks, predictor, window_seconds=window_seconds, hop_seconds=hop_seconds, smooth=1))
     return merge_windows(_centred(windows, smooth, predictor.threshold))
 
+# %% ../nbs/18_live.ipynb #01936acd
 def _line(start:float, end:float, label:str, p_female:float, reason:str) -> str:
     "One aligned line of text: times, label, P(female) (blank when NaN), reason."
     return f"{start:8.2f} {end:8.2f}  {label:<9} {'' if np.isnan(p_female) else f'{p_female:.2f}':>8}  {reason}".rstrip()
@@ -224,32 +230,14 @@ def microphone_blocks(seconds:float=600.0, # stop after this long, s
                 yield stream.read(n)[0][:, 0].copy(), sr
     except sd.PortAudioError as e: raise MicrophoneError(f"recording from {info['name']!r} failed: {e}") from None
 
-# %% ../nbs/18_live.ipynb #e20be89b
+# %% ../nbs/18_live.ipynb #afa16ae8
 MODES = ('fixed', 'voice', 'stream')
 VOICE_DBFS = -50.0  # dBFS: a frame must be louder than this to count as voice
 VOICE_MARGIN_DB = 12.0  # dB: and this much louder than the quietest frame so far (the room's noise)
 FRAME_SECONDS = 0.1  # s: the frames whose level starts and stops a take
 
-class Take:
-    "The samples of one recording as they arrive, and whether it is complete (`done` says why)."
-
-    def __init__(self, mode:str='fixed', # 'fixed': `seconds` long; 'voice': from voice to silence; 'stream': until stopped
-                 seconds:float=3.0, # length of a fixed take; the longest take in the other modes, s
-                 sr:int=16000, # sample rate of the samples added, Hz
-                 voice_dbfs:float=VOICE_DBFS, # a frame must be louder than this to count as voice, dBFS
-                 margin_db:float=VOICE_MARGIN_DB, # and this much louder than the quietest frame so far, dB
-                 silence_seconds:float=1.0, # a voice take stops after this much silence, s
-                 wait_seconds:float=10.0, # a voice take gives up when no voice comes for this long, s
-                 preroll_seconds:float=0.3, # a voice take keeps this much sound from before the voice, s
-                ):
-        if mode not in MODES: raise ValueError(f"mode={mode!r}: must be one of {MODES}")
-        self.mode, self.sr, self.silence_seconds, self.wait_seconds = mode, sr, silence_seconds, wait_seconds
-        self.voice_dbfs, self.margin_db, self.floor = voice_dbfs, margin_db, math.inf
-        self.max_samples, self.frame = round(seconds * sr), round(FRAME_SECONDS * sr)
-        self.started, self.done, self.quiet, self.waited, self.offset = mode != 'voice', '', 0.0, 0.0, 0.0
-        self._parts, self._pending = [], np.zeros(0, np.float32)
-        self._preroll = deque(maxlen=max(1, round(preroll_seconds / FRAME_SECONDS)))
-
+class _Frames:
+    "Samples cut into frames of FRAME_SECONDS as they arrive, each kept or not by `_frame`: the machinery of a `Take`."
     @property
     def samples(self) -> np.ndarray:
         "The take so far."
@@ -268,6 +256,27 @@ class Take:
             frame, self._pending = self._pending[:self.frame], self._pending[self.frame:]
             if len(kept := self._frame(frame)): self._parts.append(kept)
         return np.concatenate(self._parts[n:]) if len(self._parts) > n else np.zeros(0, np.float32)
+
+# %% ../nbs/18_live.ipynb #c1745d60
+class Take(_Frames):
+    "The samples of one recording as they arrive, and whether it is complete (`done` says why)."
+
+    def __init__(self, mode:str='fixed', # 'fixed': `seconds` long; 'voice': from voice to silence; 'stream': until stopped
+                 seconds:float=3.0, # length of a fixed take; the longest take in the other modes, s
+                 sr:int=16000, # sample rate of the samples added, Hz
+                 voice_dbfs:float=VOICE_DBFS, # a frame must be louder than this to count as voice, dBFS
+                 margin_db:float=VOICE_MARGIN_DB, # and this much louder than the quietest frame so far, dB
+                 silence_seconds:float=1.0, # a voice take stops after this much silence, s
+                 wait_seconds:float=10.0, # a voice take gives up when no voice comes for this long, s
+                 preroll_seconds:float=0.3, # a voice take keeps this much sound from before the voice, s
+                ):
+        if mode not in MODES: raise ValueError(f"mode={mode!r}: must be one of {MODES}")
+        self.mode, self.sr, self.silence_seconds, self.wait_seconds = mode, sr, silence_seconds, wait_seconds
+        self.voice_dbfs, self.margin_db, self.floor = voice_dbfs, margin_db, math.inf
+        self.max_samples, self.frame = round(seconds * sr), round(FRAME_SECONDS * sr)
+        self.started, self.done, self.quiet, self.waited, self.offset = mode != 'voice', '', 0.0, 0.0, 0.0
+        self._parts, self._pending = [], np.zeros(0, np.float32)
+        self._preroll = deque(maxlen=max(1, round(preroll_seconds / FRAME_SECONDS)))
 
     def _frame(self, frame:np.ndarray) -> np.ndarray:
         "Decide about one frame: what joins the take, and whether the take is done."
@@ -355,6 +364,7 @@ class GvoiceCapture extends AudioWorkletProcessor {
 registerProcessor('gvoice-capture', GvoiceCapture);
 """
 
+# %% ../nbs/18_live.ipynb #f9eb1fa5
 _ESM = r"""
 const WORKLET = __WORKLET__;
 const BLOCK_SECONDS = __BLOCK_SECONDS__;
@@ -493,6 +503,7 @@ function render({ model, el }) {
 export default { render };
 """
 
+# %% ../nbs/18_live.ipynb #9908c52d
 _CSS = """
 .gvoice-live { font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px; max-width: 720px; }
 .gvoice-live .gv-row { display: flex; gap: 8px; align-items: center; margin: 4px 0; flex-wrap: wrap; }
@@ -543,9 +554,9 @@ def warm_up(predictor:GenderPredictor, # the predictor to warm up
     plot_take(y, predictor.model.sr)
     return time.perf_counter() - start
 
-# %% ../nbs/18_live.ipynb #9afd3715
-class LiveWidget(anywidget.AnyWidget):
-    "Record, predict and show: a record button for the browser's microphone, the kernel's, or a file."
+# %% ../nbs/18_live.ipynb #2d0c2bfa
+class _LiveState(anywidget.AnyWidget):
+    "What the page and the kernel share: the widget's traits, mirrored in the browser, checked when they are set."
     _esm = _ESM.replace('__WORKLET__', json.dumps(_WORKLET)).replace('__BLOCK_SECONDS__', str(FRAME_SECONDS))
     _css = _CSS
     source = T.Unicode('browser').tag(sync=True)  # where the sound comes from: one of SOURCES
@@ -559,26 +570,6 @@ class LiveWidget(anywidget.AnyWidget):
     plot = T.Bytes(b'').tag(sync=True)  # PNG of `plot_take` for the last take
     audio = T.Bytes(b'').tag(sync=True)  # WAV of the last take, for playback
 
-    def __init__(self, source:str='auto', # 'auto' or one of SOURCES (see `choose_source`)
-                 mode:str='fixed', # one of MODES (see `Take`)
-                 seconds:float=3.0, # length of a fixed take, the longest take otherwise, s
-                 predictor:GenderPredictor|None=None, # None: `GenderPredictor.pretrained()`
-                 file=None, # for source='file': a path, bytes or file object (or upload one with the widget's button)
-                 device:int|str|None=None, # for source='kernel': an index or part of a name from `input_devices()`
-                 **kwargs, # for takes: voice_dbfs, margin_db, silence_seconds, wait_seconds (see `Take`); for streaming: window_seconds, hop_seconds, smooth (see `StreamingPredictor`)
-                ):
-        source, self.why = choose_source(source, file)
-        take_args = inspect.signature(Take).parameters
-        self._take_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in take_args and k not in ('mode', 'seconds', 'sr')}
-        super().__init__(source=source, mode=mode, seconds=seconds)
-        self.predictor = predictor or GenderPredictor.pretrained()
-        self.sr = self.predictor.model.sr
-        self.file, self.device, self._stream_kwargs = file, device, kwargs
-        self._lock, self._idle, self._take = threading.RLock(), threading.Event(), None
-        self._idle.set()
-        self.on_msg(self._on_msg)
-        self.status = f"{self.why} Warmed up in {warm_up(self.predictor):.1f} s: press ● Record."
-
     @T.validate('mode')
     def _valid_mode(self, proposal):
         if proposal.value not in MODES: raise T.TraitError(f"mode={proposal.value!r}: must be one of {MODES}")
@@ -589,27 +580,20 @@ class LiveWidget(anywidget.AnyWidget):
         if not 0.5 <= proposal.value <= 600: raise T.TraitError(f"seconds={proposal.value!r}: must be between 0.5 and 600")
         return proposal.value
 
-    def record(self):
-        "Start a take from the source: what the Record button does."
-        if self.recording: return
-        if self.source == 'browser': self.send({'type': 'start'})  # the page starts capturing, then sends 'begin' and blocks
-        elif self.source == 'kernel':
-            self._begin("the kernel's microphone")
-            threading.Thread(target=self._record_kernel, daemon=True).start()
-        elif self.file is None: self.status = "choose an audio file with the button above (or pass file=...)"
-        else: self.analyse(self.file)
-
-    def analyse(self, source, # a path, bytes or file object
-                name:str='', # what to call it in the status line
-               ):
-        "Play a file through the widget as if it came from the microphone."
-        path = isinstance(source, (str, os.PathLike))
-        self._begin(f"the file {name or (Path(source).name if path else getattr(source, 'name', 'uploaded'))}")
-        try:
-            for block in stream_audio(source, sr=self.sr, block_seconds=FRAME_SECONDS):
-                if not self.feed(block, self.sr): return
-        except AudioError as e: self._fail(str(e)); return
-        self._finish('end of the file')
+# %% ../nbs/18_live.ipynb #23c4a286
+class _TakeFeed(_LiveState):
+    "A take's start, and every block of it: the level meter, the take, the streaming answers."
+    def _begin(self, what:str):
+        "Start a new take from `what`."
+        with self._lock:
+            self._take, self._resample = Take(self.mode, self.seconds, self.sr, **self._take_kwargs), _Resampler(self.sr)
+            self._stream = StreamingPredictor(self.predictor, **self._stream_kwargs) if self.mode == 'stream' else None
+            self._windows = []
+            self._idle.clear()
+            self.result, self.timeline, self.plot, self.audio, self.recording = {}, [], b'', b'', True
+            self.status = f"recording from {what}: " + {
+                'fixed': f"{self.seconds:g} s.", 'stream': "press ■ Stop to end.",
+                'voice': f"speak: it starts on your voice and stops after {self._take.silence_seconds:g} s of silence."}[self.mode]
 
     def feed(self, y:np.ndarray, # a block of samples of the current take, from any source
              sr:int, # their sample rate, Hz
@@ -633,27 +617,9 @@ class LiveWidget(anywidget.AnyWidget):
         y, sr = sf.read(io.BytesIO(data), dtype='float32')
         return self.feed(y, sr)
 
-    def stop(self):
-        "End the take now: what the Stop button does."
-        self._finish('Stop button')
-
-    def wait(self, timeout:float|None=None, # seconds; None: as long as it takes
-            ) -> bool:
-        "Wait until no take is running; False if `timeout` passed first."
-        return self._idle.wait(timeout)
-
-    def _begin(self, what:str):
-        "Start a new take from `what`."
-        with self._lock:
-            self._take, self._resample = Take(self.mode, self.seconds, self.sr, **self._take_kwargs), _Resampler(self.sr)
-            self._stream = StreamingPredictor(self.predictor, **self._stream_kwargs) if self.mode == 'stream' else None
-            self._windows = []
-            self._idle.clear()
-            self.result, self.timeline, self.plot, self.audio, self.recording = {}, [], b'', b'', True
-            self.status = f"recording from {what}: " + {
-                'fixed': f"{self.seconds:g} s.", 'stream': "press ■ Stop to end.",
-                'voice': f"speak: it starts on your voice and stops after {self._take.silence_seconds:g} s of silence."}[self.mode]
-
+# %% ../nbs/18_live.ipynb #aa8e78b5
+class _TakeEnd(_TakeFeed):
+    "A take's end: with an answer on all of it (the plot and the playback too), or without one and why."
     def _segments(self, final:bool=False) -> list[dict]:
         "The streaming answers so far as timeline segments; at the end, smoothed around each answer as `segments` does."
         windows = _centred(self._windows, self._stream.smooth, self.predictor.threshold) if final else self._windows
@@ -686,12 +652,70 @@ class LiveWidget(anywidget.AnyWidget):
             if self.source == 'browser': self.send({'type': 'stop'})
             self._idle.set()
 
+    def stop(self):
+        "End the take now: what the Stop button does."
+        self._finish('Stop button')
+
+# %% ../nbs/18_live.ipynb #ac32b352
+class _TakeSources(_TakeEnd):
+    "Where a take's blocks come from: the browser (its page sends them), the kernel's microphone (a thread), or a file."
+    def record(self):
+        "Start a take from the source: what the Record button does."
+        if self.recording: return
+        if self.source == 'browser': self.send({'type': 'start'})  # the page starts capturing, then sends 'begin' and blocks
+        elif self.source == 'kernel':
+            self._begin("the kernel's microphone")
+            threading.Thread(target=self._record_kernel, daemon=True).start()
+        elif self.file is None: self.status = "choose an audio file with the button above (or pass file=...)"
+        else: self.analyse(self.file)
+
+    def analyse(self, source, # a path, bytes or file object
+                name:str='', # what to call it in the status line
+               ):
+        "Play a file through the widget as if it came from the microphone."
+        path = isinstance(source, (str, os.PathLike))
+        self._begin(f"the file {name or (Path(source).name if path else getattr(source, 'name', 'uploaded'))}")
+        try:
+            for block in stream_audio(source, sr=self.sr, block_seconds=FRAME_SECONDS):
+                if not self.feed(block, self.sr): return
+        except AudioError as e: self._fail(str(e)); return
+        self._finish('end of the file')
+
     def _record_kernel(self):
         "Feed blocks from the kernel's microphone until the take is complete (in a thread: it only sets traits)."
         try:
             for y, sr in microphone_blocks(600.0, self.device):
                 if not self.feed(y, sr): return
         except Exception as e: self._fail(f"the kernel's microphone: {e}")  # a thread's exception would go unseen
+
+    def wait(self, timeout:float|None=None, # seconds; None: as long as it takes
+            ) -> bool:
+        "Wait until no take is running; False if `timeout` passed first."
+        return self._idle.wait(timeout)
+
+# %% ../nbs/18_live.ipynb #e328c2ce
+class LiveWidget(_TakeSources):
+    "Record, predict and show: a record button for the browser's microphone, the kernel's, or a file."
+
+    def __init__(self, source:str='auto', # 'auto' or one of SOURCES (see `choose_source`)
+                 mode:str='fixed', # one of MODES (see `Take`)
+                 seconds:float=3.0, # length of a fixed take, the longest take otherwise, s
+                 predictor:GenderPredictor|None=None, # None: `GenderPredictor.pretrained()`
+                 file=None, # for source='file': a path, bytes or file object (or upload one with the widget's button)
+                 device:int|str|None=None, # for source='kernel': an index or part of a name from `input_devices()`
+                 **kwargs, # for takes: voice_dbfs, margin_db, silence_seconds, wait_seconds (see `Take`); for streaming: window_seconds, hop_seconds, smooth (see `StreamingPredictor`)
+                ):
+        source, self.why = choose_source(source, file)
+        take_args = inspect.signature(Take).parameters
+        self._take_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in take_args and k not in ('mode', 'seconds', 'sr')}
+        super().__init__(source=source, mode=mode, seconds=seconds)
+        self.predictor = predictor or GenderPredictor.pretrained()
+        self.sr = self.predictor.model.sr
+        self.file, self.device, self._stream_kwargs = file, device, kwargs
+        self._lock, self._idle, self._take = threading.RLock(), threading.Event(), None
+        self._idle.set()
+        self.on_msg(self._on_msg)
+        self.status = f"{self.why} Warmed up in {warm_up(self.predictor):.1f} s: press ● Record."
 
     def _on_msg(self, _, content:dict, buffers:list):
         "Messages from the page: record, stop, begin (the browser captures), block, file, error."

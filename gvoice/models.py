@@ -23,7 +23,7 @@ from .features import FEATURE_SETS, PRESETS
 # %% auto #0
 __all__ = ['CLASSES', 'MODEL_KINDS', 'MODEL_FORMAT', 'MODEL_HOMES', 'as_labels', 'featurizer', 'register_model', 'VoiceModel',
            'SklearnModel', 'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'model_class', 'load_model',
-           'log_odds', 'PlattScaling', 'Recalibrated', 'fold_scores', 'cross_validate']
+           'log_odds', 'PlattScaling', 'Recalibrated', 'cross_validate']
 
 # %% ../nbs/07_models.ipynb #d6b53867
 CLASSES = ('female', 'male')
@@ -44,7 +44,7 @@ def featurizer(features:str, # a name in FEATURE_SETS or PRESETS
     raise ValueError(f"unknown features {features!r}: not a feature set ({sorted(FEATURE_SETS)}) "
                      f"nor a preset ({sorted(PRESETS)})")
 
-# %% ../nbs/07_models.ipynb #f35a73df
+# %% ../nbs/07_models.ipynb #0c7954a6
 MODEL_KINDS = {}  # kind name -> VoiceModel subclass, filled by @register_model
 
 def register_model(cls):
@@ -52,7 +52,26 @@ def register_model(cls):
     MODEL_KINDS[cls.kind] = cls
     return cls
 
-class VoiceModel:
+# %% ../nbs/07_models.ipynb #4f5c7abf
+class _PredictMixin:
+    "P(female), and scikit-learn's probabilities and labels, from a model's `_p_female`: the answers every VoiceModel gives."
+    def p_female(self, X) -> np.ndarray:
+        "P(female) for each utterance of `X`, in [0, 1]."
+        p = np.asarray(self._p_female(X), dtype=np.float64).reshape(-1)
+        if not np.isfinite(p).all(): raise ValueError(f"{type(self).__name__} gave non-finite probabilities: are the features finite?")
+        return np.clip(p, 0.0, 1.0)
+
+    def predict_proba(self, X) -> np.ndarray:
+        "Probabilities of `CLASSES` for each utterance: columns P(female), P(male)."
+        p = self.p_female(X)
+        return np.stack([p, 1 - p], axis=1)
+
+    def predict(self, X, threshold:float=0.5) -> np.ndarray:
+        "'female' where P(female) >= `threshold`, else 'male'."
+        return np.where(self.p_female(X) >= threshold, CLASSES[0], CLASSES[1])
+
+# %% ../nbs/07_models.ipynb #f35a73df
+class VoiceModel(_PredictMixin):
     "What every model of the course answers to: fit, P(female), featurize audio, save."
     kind = 'base'  # the name a model file records, to find the class again when loading
 
@@ -69,21 +88,6 @@ class VoiceModel:
     def _params(self) -> dict:
         "Settings to keep in the model file's metadata (JSON)."
         return {}
-
-    def p_female(self, X) -> np.ndarray:
-        "P(female) for each utterance of `X`, in [0, 1]."
-        p = np.asarray(self._p_female(X), dtype=np.float64).reshape(-1)
-        if not np.isfinite(p).all(): raise ValueError(f"{type(self).__name__} gave non-finite probabilities: are the features finite?")
-        return np.clip(p, 0.0, 1.0)
-
-    def predict_proba(self, X) -> np.ndarray:
-        "Probabilities of `CLASSES` for each utterance: columns P(female), P(male)."
-        p = self.p_female(X)
-        return np.stack([p, 1 - p], axis=1)
-
-    def predict(self, X, threshold:float=0.5) -> np.ndarray:
-        "'female' where P(female) >= `threshold`, else 'male'."
-        return np.where(self.p_female(X) >= threshold, CLASSES[0], CLASSES[1])
 
     def featurize(self, y:np.ndarray, sr:int) -> np.ndarray:
         "The model's input for one utterance of samples `y` at rate `sr` (resampled to the model's rate)."
@@ -106,6 +110,37 @@ class VoiceModel:
 
     def __repr__(self): return f"{type(self).__name__}(features={self.features!r})"
 
+# %% ../nbs/07_models.ipynb #6fcf2606
+def _feature_matrix(X, # a DataFrame of features, or a matrix
+                    feature_names:list|None, # the columns the model was fitted on (None: not fitted on a DataFrame)
+                    features:str, # the feature set's name, for the message
+                   ) -> np.ndarray:
+    "`X` as a float matrix, checking column names against those fitted on."
+    if isinstance(X, pd.DataFrame):
+        if feature_names is not None and list(X.columns) != feature_names:
+            raise ValueError(f"features differ from those the model was fitted on ({len(feature_names)} columns "
+                             f"of feature set {features!r})")
+        X = X.to_numpy()
+    return np.asarray(X, dtype=np.float64)
+
+# %% ../nbs/07_models.ipynb #840c098a
+def _is_search(estimator) -> bool:
+    "Whether `estimator` is a hyper-parameter search (GridSearchCV and the like), whose folds need the speakers."
+    from sklearn.model_selection._search import BaseSearchCV
+    return isinstance(estimator, BaseSearchCV)
+
+def _weight_args(estimator, weights) -> dict:
+    "The fit keyword that hands per-utterance `weights` to the final estimator of `estimator`, through a search and a Pipeline."
+    if weights is None: return {}
+    inner = estimator.estimator if _is_search(estimator) else estimator
+    return {f'{inner.steps[-1][0]}__sample_weight' if hasattr(inner, 'steps') else 'sample_weight': np.asarray(weights, dtype=np.float64)}
+
+def _fit_args(estimator, groups, weights) -> dict:
+    "The keywords of `estimator.fit`: the speakers for a search's folds (refusing to search without them), and the weights."
+    if _is_search(estimator) and groups is None:
+        raise ValueError(f"{type(estimator).__name__} chooses hyper-parameters by CV split by speaker: fit needs `groups` (the speaker of each utterance)")
+    return {**({'groups': np.asarray(groups)} if _is_search(estimator) else {}), **_weight_args(estimator, weights)}
+
 # %% ../nbs/07_models.ipynb #59ffbb94
 @register_model
 class SklearnModel(VoiceModel):
@@ -119,55 +154,33 @@ class SklearnModel(VoiceModel):
         super().__init__(features)
         self.estimator, self.feature_names = estimator, None
 
-    def _matrix(self, X) -> np.ndarray:
-        "`X` as a float matrix, checking column names against those fitted on."
-        if isinstance(X, pd.DataFrame):
-            if self.feature_names is not None and list(X.columns) != self.feature_names:
-                raise ValueError(f"features differ from those the model was fitted on ({len(self.feature_names)} columns "
-                                 f"of feature set {self.features!r})")
-            X = X.to_numpy()
-        return np.asarray(X, dtype=np.float64)
-
-    @property
-    def _is_search(self) -> bool:
-        "Whether the estimator is a hyper-parameter search (GridSearchCV and the like), whose folds need the speakers."
-        from sklearn.model_selection._search import BaseSearchCV
-        return isinstance(self.estimator, BaseSearchCV)
-
-    def _weight_args(self, weights) -> dict:
-        "The fit keyword that hands per-utterance `weights` to the final estimator, through a search and a Pipeline."
-        if weights is None: return {}
-        inner = self.estimator.estimator if self._is_search else self.estimator
-        return {f'{inner.steps[-1][0]}__sample_weight' if hasattr(inner, 'steps') else 'sample_weight': np.asarray(weights, dtype=np.float64)}
-
     def fit(self, X, y, groups=None,
             weights=None, # how much each utterance counts in the fit (None: equally)
            ):
         "Fit on utterance vectors `X` (DataFrame or matrix) and labels `y`; a hyper-parameter search gets `groups` (speakers) for its folds."
-        if self._is_search and groups is None:
-            raise ValueError(f"{type(self.estimator).__name__} chooses hyper-parameters by CV split by speaker: fit needs `groups` (the speaker of each utterance)")
+        kwargs = _fit_args(self.estimator, groups, weights)
         if isinstance(X, pd.DataFrame): self.feature_names = list(X.columns)
-        self.estimator.fit(self._matrix(X), as_labels(y), **({'groups': np.asarray(groups)} if self._is_search else {}), **self._weight_args(weights))
+        self.estimator.fit(self._matrix(X), as_labels(y), **kwargs)
         return self
 
     @property
     def best_params(self) -> dict:
         "The hyper-parameters a search chose ({} for a plain estimator)."
-        return self.estimator.best_params_ if self._is_search else {}
+        return self.estimator.best_params_ if _is_search(self.estimator) else {}
 
     def _p_female(self, X):
         classes = list(self.estimator.classes_)
         return self.estimator.predict_proba(self._matrix(X))[:, classes.index('female')]
 
+    def _matrix(self, X) -> np.ndarray: return _feature_matrix(X, self.feature_names, self.features)
     def _payload(self): return {'estimator.skops': skops_dumps(self.estimator)}
+    def _params(self): return {'feature_names': self.feature_names}
 
     @classmethod
     def _from_payload(cls, files, meta):
         model = cls(skops_loads(files['estimator.skops'], meta['path']), meta['features'])
         model.feature_names = meta['params'].get('feature_names')
         return model
-
-    def _params(self): return {'feature_names': self.feature_names}
 
 # %% ../nbs/07_models.ipynb #b7b19e39
 MODEL_FORMAT = 1  # the layout of model files this gvoice reads and writes
@@ -213,9 +226,6 @@ def save_model(model:VoiceModel, # a fitted model
     return path
 
 # %% ../nbs/07_models.ipynb #6b106a5c
-MODEL_HOMES = {'sklearn': 'gvoice.models', 'recalibrated': 'gvoice.models', 'gmm': 'gvoice.gmm', 'gmm_ubm': 'gvoice.gmm',
-               'f0_floor': 'gvoice.classical', 'keras_dense': 'gvoice.dense', 'keras_cnn': 'gvoice.cnn',
-               'lite_patch_cnn': 'gvoice.lite'}  # every kind of model file gvoice reads -> the module defining it (tests/test_models.py checks it)
 _META_FIELDS = {'format': int, 'kind': str, 'features': str, 'sr': int, 'gvoice_version': str, 'created': str,
                 'params': dict, 'training': dict, 'metrics': dict, 'sha256': dict}  # what save_model writes, and load_model reads
 
@@ -240,6 +250,11 @@ def _read_model_file(path:Path) -> tuple[dict, dict[str, bytes]]:
         if name not in files or name not in meta['sha256'] or hashlib.sha256(files[name]).hexdigest() != meta['sha256'][name]:
             raise ModelFileError(f"{path}: {name} was modified after the model was saved (checksum mismatch or missing)")
     return meta, files
+
+# %% ../nbs/07_models.ipynb #6821b8d8
+MODEL_HOMES = {'sklearn': 'gvoice.models', 'recalibrated': 'gvoice.models', 'gmm': 'gvoice.gmm', 'gmm_ubm': 'gvoice.gmm',
+               'f0_floor': 'gvoice.classical', 'keras_dense': 'gvoice.dense', 'keras_cnn': 'gvoice.cnn',
+               'lite_patch_cnn': 'gvoice.lite'}  # every kind of model file gvoice reads -> the module defining it (tests/test_models.py checks it)
 
 def model_class(kind:str, # the kind a model file names
                 path='<model file>', # the file, for messages
@@ -333,25 +348,13 @@ def _take(X, rows:np.ndarray):
     if isinstance(X, np.ndarray): return X[rows]
     return [X[i] for i in rows]
 
-def fold_scores(y, # true labels
-                p_female:np.ndarray, # predicted P(female)
-               ) -> dict[str, float]:
-    "Accuracy, balanced accuracy, ROC AUC, log loss and Brier score of P(female) against labels `y`."
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, brier_score_loss, log_loss, roc_auc_score
-    female = (as_labels(y) == 'female').astype(int)
-    pred = np.where(p_female >= 0.5, 1, 0)
-    both = len(set(female)) == 2
-    return {'accuracy': accuracy_score(female, pred), 'balanced_accuracy': balanced_accuracy_score(female, pred) if both else np.nan,
-            'auc': roc_auc_score(female, p_female) if both else np.nan,
-            'log_loss': log_loss(female, np.clip(p_female, 1e-6, 1 - 1e-6), labels=[0, 1]),
-            'brier': brier_score_loss(female, p_female)}
-
 def _concat(a, b):
     "Two sets of model inputs (DataFrames, arrays or lists) one after the other."
     if isinstance(a, pd.DataFrame): return pd.concat([a, b], ignore_index=True)
     if isinstance(a, np.ndarray): return np.concatenate([a, b])
     return list(a) + list(b)
 
+# %% ../nbs/07_models.ipynb #a7388850
 def cross_validate(make_model, # a function of no arguments returning a fresh, unfitted VoiceModel
                    X, # one input per utterance of `manifest`, in its order (DataFrame, array or list)
                    manifest:pd.DataFrame, # the utterances: gender and speaker columns
@@ -362,6 +365,7 @@ def cross_validate(make_model, # a function of no arguments returning a fresh, u
                   ) -> tuple[np.ndarray, pd.DataFrame]:
     "Out-of-fold P(female) of every utterance, and per-fold scores, over K speaker-disjoint folds."
     from gvoice.data import assert_speaker_disjoint, speaker_folds
+    from gvoice.evaluate import fold_scores  # defined in notebook 19, the course's one home for metrics
     folds = speaker_folds(manifest, k=k, seed=seed).to_numpy() if folds is None else np.asarray(folds)
     assert_speaker_disjoint(manifest, folds)
     y, speakers = manifest.gender.to_numpy(), manifest.speaker.to_numpy()

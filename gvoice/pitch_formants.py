@@ -102,6 +102,7 @@ def _track(f0, voiced, sr:int, hop_length:int) -> PitchTrack:
     voiced = np.asarray(voiced, dtype=bool)
     return PitchTrack(np.where(voiced, f0, np.nan), voiced, int(sr), int(hop_length))
 
+# %% ../nbs/05_pitch_formants.ipynb #a8b0dacc
 def min_frame_length(sr:int, # sample rate, Hz
                      fmin:float=FMIN, # lowest F0 to look for, Hz
                     ) -> int:

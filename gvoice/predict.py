@@ -42,18 +42,7 @@ class Prediction(Mapping):
     @classmethod
     def _keys(cls) -> tuple: return tuple(f.name for f in fields(cls))
 
-# %% ../nbs/14_predict.ipynb #6b5369ee
-PRETRAINED = Path(str(importlib.resources.files('gvoice'))) / 'pretrained' / 'gvoice-pretrained.gvm'  # shipped inside the package
-
-def _weighted_median(values:np.ndarray, weights:np.ndarray) -> float:
-    "The median of `values` where each counts `weights` times (NaN when nothing has weight)."
-    ok = np.isfinite(values) & (weights > 0)
-    if not ok.any(): return float('nan')
-    v, w = values[ok], weights[ok]
-    order = np.argsort(v)
-    cum = np.cumsum(w[order])
-    return float(v[order][np.searchsorted(cum, cum[-1] / 2)])
-
+# %% ../nbs/14_predict.ipynb #e166dc4f
 def _number(name:str, value, low:float, high:float=float('inf'), low_open:bool=False) -> float:
     "`value` as a float, or a ValueError saying it must be a number in [low, high] (or (low, high] when `low_open`)."
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and np.isfinite(value) \
@@ -75,8 +64,73 @@ def _check_audio(y, # what the caller passed as samples
     if not np.isfinite(y).all(): raise ValueError(f"y holds {int(np.sum(~np.isfinite(y)))} NaN or Inf samples (as float32)")
     return y
 
-class GenderPredictor:
-    "Female, male or uncertain for a recording: the no-speech gate, a calibrated model, a confidence threshold, windows for long audio."
+# %% ../nbs/14_predict.ipynb #e7297a02
+@dataclass
+class _Evidence:
+    "What the windows of a recording said: for each window with speech, the model's log-odds and the gate's measures; for the others, why not."
+    logits: list  # log-odds of P(female), one per window with speech
+    speech: list  # seconds of speech in each of those windows
+    f0: list  # their median F0, Hz
+    voiced: list  # their seconds of voice frames
+    reasons: list  # (seconds of speech, reason) of each window the gate turned away
+    duration: float = 0.0  # seconds of audio, all windows
+    windows: int = 0  # how many windows
+
+def _gather(model:VoiceModel, # the model to ask
+            windows:Iterable[np.ndarray], # the recording, window by window
+            sr:int, # their sample rate, Hz
+            min_speech:float, # seconds of speech the gate asks of the first window
+           ) -> _Evidence:
+    "Gate each window, and ask the model about those with speech."
+    e = _Evidence([], [], [], [], [])
+    for w in windows:
+        first = e.windows == 0  # a whole short clip must hold the real minimum; a short last window of a long one may still add speech
+        gate = speech_gate(w, sr, min_speech=min_speech if first else min(min_speech, len(w) / sr))
+        e.duration, e.windows = e.duration + len(w) / sr, e.windows + 1
+        if gate.ok:
+            e.logits.append(float(log_odds(model.p_female_audio(w, sr)))); e.speech.append(gate.speech_seconds)
+            e.f0.append(gate.f0_median_hz); e.voiced.append(gate.voiced_seconds)
+        elif gate.reason: e.reasons.append((gate.speech_seconds, gate.reason))
+    return e
+
+# %% ../nbs/14_predict.ipynb #17259f97
+def _unjudged(e:_Evidence, # what the windows said
+              min_speech:float, # seconds of speech needed to judge
+              source:str, # the file, when there was one
+             ) -> Prediction:
+    "The 'uncertain' answer for a recording with too little speech, with the most telling reason."
+    total = float(sum(e.speech))
+    reason = max(e.reasons)[1] if e.reasons and not e.logits else f"only {total:.2f} s of speech (at least {min_speech:g} s needed)"
+    return Prediction('uncertain', float('nan'), 0.0, total, float('nan'), reason, e.duration, e.windows, source)
+
+# %% ../nbs/14_predict.ipynb #e47cd0a3
+def _weighted_median(values:np.ndarray, weights:np.ndarray) -> float:
+    "The median of `values` where each counts `weights` times (NaN when nothing has weight)."
+    ok = np.isfinite(values) & (weights > 0)
+    if not ok.any(): return float('nan')
+    v, w = values[ok], weights[ok]
+    order = np.argsort(v)
+    cum = np.cumsum(w[order])
+    return float(v[order][np.searchsorted(cum, cum[-1] / 2)])
+
+def _decide(e:_Evidence, # what the windows said (enough speech)
+            threshold:float, # least confidence for a gender
+            source:str, # the file, when there was one
+           ) -> Prediction:
+    "Female, male or uncertain from the windows' log-odds, averaged with their seconds of speech as weights."
+    total = float(sum(e.speech))
+    p = float(1 / (1 + np.exp(-np.average(e.logits, weights=e.speech))))
+    confidence = max(p, 1 - p)
+    label, reason = ('female' if p >= 0.5 else 'male'), ''
+    if confidence < threshold:
+        label, reason = 'uncertain', f"low confidence: P(female) = {p:.2f}, below the {threshold:.2f} needed either way"
+    return Prediction(label, p, confidence, total, _weighted_median(np.array(e.f0), np.array(e.voiced)), reason, e.duration, e.windows, source)
+
+# %% ../nbs/14_predict.ipynb #17f6e46c
+PRETRAINED = Path(str(importlib.resources.files('gvoice'))) / 'pretrained' / 'gvoice-pretrained.gvm'  # shipped inside the package
+
+class _Predictor:
+    "A model with the predictor's settings, and how it judges a recording cut into windows."
 
     def __init__(self, model:VoiceModel, # a fitted model of the course
                  threshold:float|None=None, # least confidence max(P(female), P(male)) for a gender, below it 'uncertain'; None: the model's own (chosen in training), else 0.8
@@ -103,6 +157,18 @@ class GenderPredictor:
             raise FileNotFoundError(f"the pretrained model is missing from this installation ({PRETRAINED}); reinstall gvoice")
         return cls.load(PRETRAINED, **kwargs)
 
+    def _judge(self, windows:Iterable[np.ndarray], sr:int, source:str) -> Prediction:
+        "Gate each window, ask the model about those with speech, and combine their log-odds weighted by speech seconds."
+        e = _gather(self.model, windows, sr, self.min_speech)
+        if sum(e.speech) < self.min_speech: return _unjudged(e, self.min_speech, source)
+        return _decide(e, self.threshold, source)
+
+    def __repr__(self): return f"GenderPredictor({self.model!r}, threshold={self.threshold})"
+
+# %% ../nbs/14_predict.ipynb #d4a4e969
+class GenderPredictor(_Predictor):
+    "Female, male or uncertain for a recording: the no-speech gate, a calibrated model, a confidence threshold, windows for long audio."
+
     def predict(self, y:np.ndarray, # mono samples
                 sr:int, # their sample rate, Hz
                ) -> Prediction:
@@ -127,27 +193,3 @@ class GenderPredictor:
             else: held = w if held is None else np.concatenate([held, w])  # a last piece under half a window joins the one before
         if held is not None: out.append(replace(self._judge([held], sr, str(path)), start=start))
         return out
-
-    def _judge(self, windows:Iterable[np.ndarray], sr:int, source:str) -> Prediction:
-        "Gate each window, ask the model about those with speech, and combine their log-odds weighted by speech seconds."
-        logits, speech, f0, voiced, reasons, duration, n = [], [], [], [], [], 0.0, 0
-        for w in windows:
-            first = n == 0  # a whole short clip must hold the real minimum; a short last window of a long one may still add speech
-            gate = speech_gate(w, sr, min_speech=self.min_speech if first else min(self.min_speech, len(w) / sr))
-            duration, n = duration + len(w) / sr, n + 1
-            if gate.ok:
-                logits.append(float(log_odds(self.model.p_female_audio(w, sr)))); speech.append(gate.speech_seconds)
-                f0.append(gate.f0_median_hz); voiced.append(gate.voiced_seconds)
-            elif gate.reason: reasons.append((gate.speech_seconds, gate.reason))
-        total = float(sum(speech))
-        if total < self.min_speech:
-            reason = max(reasons)[1] if reasons and not logits else f"only {total:.2f} s of speech (at least {self.min_speech:g} s needed)"
-            return Prediction('uncertain', float('nan'), 0.0, total, float('nan'), reason, duration, n, source)
-        p = float(1 / (1 + np.exp(-np.average(logits, weights=speech))))
-        confidence = max(p, 1 - p)
-        label, reason = ('female' if p >= 0.5 else 'male'), ''
-        if confidence < self.threshold:
-            label, reason = 'uncertain', f"low confidence: P(female) = {p:.2f}, below the {self.threshold:.2f} needed either way"
-        return Prediction(label, p, confidence, total, _weighted_median(np.array(f0), np.array(voiced)), reason, duration, n, source)
-
-    def __repr__(self): return f"GenderPredictor({self.model!r}, threshold={self.threshold})"

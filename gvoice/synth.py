@@ -41,6 +41,7 @@ def _rng(rng) -> np.random.Generator:
     "A numpy Generator from a Generator, an integer seed or None."
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
+# %% ../nbs/02_synth.ipynb #110fb6f6
 def glottal_source(f0:np.ndarray, # F0 in Hz, one value per output sample (> 0)
                    sr:int, # sample rate in Hz
                    open_quotient:float=0.6, # fraction of each cycle the glottis is open, in (0, 1]
@@ -176,6 +177,7 @@ SPEAKER_PRIORS = pd.DataFrame(
     index=pd.Index(GENDERS, name="gender"))
 F0_VTL_CORRELATION = -0.2  # within a group, between log F0 and vocal-tract length
 
+# %% ../nbs/02_synth.ipynb #8e9ce86b
 @dataclass(frozen=True)
 class Speaker:
     "A synthetic talker: the voice every clip of theirs is made with."
@@ -196,6 +198,7 @@ class Speaker:
         "The speaker label used in manifests, `synth:<id>`."
         return f"synth:{self.id}"
 
+# %% ../nbs/02_synth.ipynb #44c6856b
 def _stratified_normal(n:int, rng:np.random.Generator) -> np.ndarray:
     "`n` standard-normal draws, one from each 1/n-quantile slice, in random order."
     u = (rng.permutation(n) + rng.random(n)) / n
@@ -238,6 +241,7 @@ _ARPABET = {**dict(zip(HILLENBRAND_1995.vowel, HILLENBRAND_1995.arpabet)), **FRI
 _BANDWIDTHS = np.array([60.0, 90.0, 120.0, 150.0])  # Hz: typical formant bandwidths of vowels, F1-F4
 _VOWEL_SECONDS = HILLENBRAND_1995.groupby("vowel").dur_ms.mean() / 1000 * 0.6  # running speech: 60 % of /hVd/
 
+# %% ../nbs/02_synth.ipynb #7afe4365
 def _phone_seconds(phone:str, speaker:Speaker, rng:np.random.Generator) -> float:
     "A random duration (s) for one `phone` of `speaker`."
     if phone == "sil": return rng.uniform(0.12, 0.3)
@@ -271,6 +275,7 @@ def _plan(speaker:Speaker, rng:np.random.Generator, phones, duration, block_seco
         secs = [_phone_seconds(p, speaker, rng) for p in phones]
     return phones, np.maximum(2, np.round(np.array(secs) / block_seconds).astype(int))
 
+# %% ../nbs/02_synth.ipynb #1fe8f3c1
 _FRICATIVE_F = {p: FRICATIVES.loc[p, ["f1", "f2", "f3", "f4"]].to_numpy(float) for p in FRICATIVES.index}
 _INTRINSIC_ST = {(r.gender, r.vowel): 12 * np.log2(r.f0 / HILLENBRAND_1995.f0[HILLENBRAND_1995.gender == r.gender].mean())
                  for r in HILLENBRAND_1995.itertuples()}  # each vowel's F0 re its group's mean, semitones
@@ -283,6 +288,7 @@ def _targets(phones:list, speaker:Speaker) -> tuple[np.ndarray, np.ndarray]:
                          for p in phones])
     return formants, np.array([_INTRINSIC_ST.get((speaker.gender, p), 0.0) for p in phones])
 
+# %% ../nbs/02_synth.ipynb #1adce577
 def _smooth(x:np.ndarray, ms:float, block:int, sr:int) -> np.ndarray:
     "`x` (one row per block) smoothed by a unit-sum Hann window about `ms` milliseconds long."
     n = 2 * round(ms / 1000 * sr / block / 2) + 1
@@ -294,6 +300,7 @@ def _envelope(on:np.ndarray, ms:float, block:int, sr:int) -> np.ndarray:
     centres = (np.arange(len(on)) + 0.5) * block
     return np.interp(np.arange(len(on) * block), centres, _smooth(on, ms, block, sr))
 
+# %% ../nbs/02_synth.ipynb #bcc5f8ee
 def _intonation(speaker:Speaker, rng:np.random.Generator, voiced:np.ndarray, seg:np.ndarray,
                 intrinsic:np.ndarray, block_seconds:float) -> np.ndarray:
     "F0 (Hz) per block: declination, pitch accents and intrinsic pitch, with its voiced median at `speaker.f0_median`."
@@ -305,6 +312,7 @@ def _intonation(speaker:Speaker, rng:np.random.Generator, voiced:np.ndarray, seg
         st += speaker.intonation_st * rng.uniform(0.5, 1.0) * np.exp(-0.5 * ((t - t[seg == k].mean()) / 0.08) ** 2)
     return speaker.f0_median * 2 ** ((st - np.median(st[voiced])) / 12)
 
+# %% ../nbs/02_synth.ipynb #b5a0c33d
 @lru_cache(maxsize=1024)
 def _fricative_sos(phone:str, vtl_cm:float, sr:int) -> np.ndarray:
     "Band-pass filter (second-order sections) of `phone`'s noise for a vocal tract `vtl_cm` long."
@@ -377,6 +385,7 @@ class Truth:
         "Centre of each frame, s."
         return np.arange(len(self.f0)) * self.hop_length / self.sr
 
+# %% ../nbs/02_synth.ipynb #4cf9c40f
 _PEAK, _FLOOR_DB = 0.5, -60.0  # output peak level; noise floor re the peak, dB
 
 def _check_recording(sr, snr_db, rt60):
@@ -385,6 +394,7 @@ def _check_recording(sr, snr_db, rt60):
     _check(snr_db is None or np.isfinite(snr_db), "snr_db", snr_db, "None or a finite number of dB")
     _check(rt60 is None or 0 < rt60 <= 5, "rt60", rt60, "None or a reverberation time in (0, 5] seconds")
 
+# %% ../nbs/02_synth.ipynb #eb6aca1a
 def synthesize_utterance(speaker:Speaker, # who speaks (see sample_speakers)
                          sr:int=16000, # sample rate, Hz (at least 16 kHz, so that F4 is below Nyquist)
                          seed:int=0, # the same seed (and arguments) gives the same samples
@@ -512,6 +522,7 @@ def _write_librispeech(root:Path, manifest:pd.DataFrame, ids:pd.DataFrame):
         (root / folder / f"{'-'.join(stems.iloc[0].split('-')[:2])}.trans.txt").write_text(
             "".join(f"{s} {t}\n" for s, t in zip(stems, group.text)), encoding="utf-8")
 
+# %% ../nbs/02_synth.ipynb #062d8a60
 def _write_audiomnist(root:Path, manifest:pd.DataFrame, ids:pd.DataFrame):
     "`audioMNIST_meta.txt`: JSON keyed by two-digit speaker, with AudioMNIST's fields (and its mixed types)."
     rooms, accents = ("Kino", "library", "vr-room"), ("german", "German", "English", "Spanish")
@@ -543,6 +554,7 @@ def _write_voxceleb1(root:Path, manifest:pd.DataFrame, ids:pd.DataFrame):
                         columns=["VoxCeleb1 ID", "VGGFace1 ID", "Gender", "Nationality", "Set"])
     meta.to_csv(root / "vox1_meta.csv", sep="\t", index=False)
 
+# %% ../nbs/02_synth.ipynb #66ceb82a
 _Layout = namedtuple("_Layout", "path speaker sr duration write_meta")
 LAYOUTS = {  # name: audio path and native speaker id (templates over _ids), fixed sr, utterance seconds, metadata writer
     "gvoice": _Layout("wav/{sid}/{utt}.wav", "{sid}", None, (2.0, 4.0), _write_manifest),
@@ -563,6 +575,7 @@ def _ids(i:int, j:int, speaker:Speaker, seed:int) -> dict:
                 nn=f"{i + 1:02d}", digit=j % 10, rep=j // 10, cv=21000000 + 1000 * i + j, client=digest.hex(),
                 vox=f"id{10001 + i}", video=video, clip=j % 3 + 1)
 
+# %% ../nbs/02_synth.ipynb #a574a85e
 def _speaker_clips(root:Path, layout:str, i:int, speaker:Speaker, n:int, seed:int, sr:int, snr_db, rt60) -> list:
     "Synthesise and write the `n` clips of speaker number `i`; their manifest rows and native ids."
     lay, rows = LAYOUTS[layout], []
@@ -580,6 +593,7 @@ def _speaker_clips(root:Path, layout:str, i:int, speaker:Speaker, n:int, seed:in
                           **{k: v for k, v in asdict(speaker).items() if k not in ("id", "gender")}), ids))
     return rows
 
+# %% ../nbs/02_synth.ipynb #021614f2
 def make_corpus(root, # directory to write into (created if needed; existing files of the same names are replaced)
                 n_speakers:int=40, # how many speakers, about half of them women
                 utterances_per_speaker:int=5, # clips per speaker

@@ -17,17 +17,16 @@ from tqdm.auto import tqdm
 from .augment import Augment
 from .data import GENDERS, LOADERS, assert_speaker_disjoint, load_dataset, load_librispeech, load_manifest
 from .features import FEATURE_SETS, code_digest, extract, extract_arrays
-from .models import PlattScaling, Recalibrated, VoiceModel, _take, fold_scores, log_odds
+from .evaluate import balanced_weights, choose_calibration, choose_threshold, loco_folds, loco_metrics, summarize
+from .models import Recalibrated, VoiceModel, _take
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'PRETRAINED_FEATURES',
            'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'FEATURE_BUDGET_MS', 'parse_corpus', 'corpus_names',
-           'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'training_inputs', 'make_family',
-           'balanced_weights', 'fit_family', 'heldout_scores', 'calibration_error', 'summarize', 'loco_folds',
-           'loco_scores', 'loco_summary', 'loco_calibration', 'risk_coverage', 'choose_calibration', 'choose_threshold',
-           'loco_metrics', 'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'load_mel128_rows', 'provenance',
-           'heldout_metrics', 'provenance_markdown', 'training_recipe', 'save_with_provenance', 'train_model',
-           'train_pretrained', 'evaluate_corpora']
+           'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'training_inputs', 'make_family', 'fit_family',
+           'heldout_scores', 'loco_scores', 'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'load_mel128_rows',
+           'provenance', 'heldout_metrics', 'provenance_markdown', 'training_recipe', 'save_with_provenance',
+           'train_model', 'train_pretrained', 'evaluate_corpora']
 
 # %% ../nbs/16_train.ipynb #977d1fc8
 def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or the path of a manifest CSV (or of a folder holding manifest.csv)
@@ -167,13 +166,6 @@ def make_family(name:str, # a name in FAMILIES
     return FAMILIES[name](features, epochs, seed)
 
 # %% ../nbs/16_train.ipynb #6d32e1ad
-def balanced_weights(rows:pd.DataFrame, # rows with a gender column and the `by` column
-                     by:str='corpus', # the column whose groups weigh the same, e.g. 'fold' for leave-one-corpus-out predictions
-                    ) -> np.ndarray:
-    "A weight per row, so that every corpus (or group of `by`), and each gender within it, weighs the same (mean weight 1)."
-    w = 1 / rows.groupby([by, 'gender']).gender.transform('size').to_numpy(dtype=float)
-    return w * len(w) / w.sum()
-
 def fit_family(name:str, # a name in FAMILIES
                train:pd.DataFrame, # training clips (speaker and gender columns)
                copies:int=2, # augmented copies of each clip
@@ -207,47 +199,7 @@ def heldout_scores(model:VoiceModel, # a fitted model
         frames.append(kept[['path', 'speaker', 'gender', 'corpus']].assign(condition=name, p_female=model.p_female(X)))
     return pd.concat(frames, ignore_index=True)
 
-# %% ../nbs/16_train.ipynb #e0ecb4ac
-def calibration_error(y, # true labels
-                      p_female:np.ndarray, # predicted P(female)
-                      bins:int=10, # confidence bins
-                     ) -> float:
-    "Expected calibration error: the clip-weighted mean |accuracy - confidence| over bins of confidence."
-    right = (np.asarray(p_female) >= 0.5) == (np.asarray(y) == 'female')
-    conf = np.maximum(p_female, 1 - np.asarray(p_female))
-    which = np.minimum(((conf - 0.5) * 2 * bins).astype(int), bins - 1)
-    return float(sum(abs(right[which == b].mean() - conf[which == b].mean()) * (which == b).sum() for b in np.unique(which)) / len(conf))
-
-def _scores(d:pd.DataFrame, threshold:float) -> dict:
-    "The report's numbers for one group of rows of `heldout_scores`."
-    sure = np.maximum(d.p_female, 1 - d.p_female) >= threshold
-    right = (d.p_female >= 0.5) == (d.gender == 'female')
-    recall = {g: right[d.gender == g].mean() if (d.gender == g).any() else np.nan for g in GENDERS}
-    strict = [(right & sure)[d.gender == g].mean() for g in GENDERS if (d.gender == g).any()]  # an 'uncertain' counts as a miss
-    return {'speakers': d.speaker.nunique(), 'clips': len(d), **fold_scores(d.gender, d.p_female.to_numpy()),
-            'ece': calibration_error(d.gender, d.p_female.to_numpy()), 'coverage': sure.mean(),
-            'accuracy answered': right[sure].mean() if sure.any() else np.nan,
-            **{f'{g} recall': r for g, r in recall.items()}, 'strict balanced accuracy': float(np.mean(strict))}
-
-def summarize(scores:pd.DataFrame, # from `heldout_scores`
-              by:list|str|None='condition', # columns to group by (None: all rows together)
-              threshold:float=0.8, # the predictor's confidence threshold, for coverage
-             ) -> pd.DataFrame:
-    "Accuracy, AUC, log loss, ECE, coverage at `threshold`, accuracy of the answers, each gender's recall and balanced accuracy with 'uncertain' as a miss, per group."
-    if by is None: return pd.DataFrame([_scores(scores, threshold)], index=['all'])
-    return pd.DataFrame({k: _scores(d, threshold) for k, d in scores.groupby(by, sort=False)}).T.rename_axis(by)
-
 # %% ../nbs/16_train.ipynb #f744d705
-def loco_folds(manifest:pd.DataFrame, # clips with corpus, speaker and gender columns
-               min_speakers:int=5, # a corpus with fewer speakers (or with one gender only) joins the fold 'other'
-              ) -> pd.Series:
-    "The test fold of each clip in leave-one-corpus-out: its corpus, or 'other' for the small corpora pooled together."
-    per = manifest.groupby('corpus').agg(speakers=('speaker', 'nunique'), genders=('gender', 'nunique'))
-    own = per.index[(per.speakers >= min_speakers) & (per.genders == len(GENDERS))]
-    folds = manifest.corpus.where(manifest.corpus.isin(own), 'other').rename('fold')
-    if folds.nunique() < 2: raise ValueError(f"leave-one-corpus-out needs two folds or more; the corpora give {sorted(folds.unique())}")
-    return folds
-
 def loco_scores(family, # a name in FAMILIES, or a function of no arguments that returns a fresh model
                 speech:pd.DataFrame, # all clips: corpus, speaker, gender columns
                 folds:pd.Series|None=None, # test fold of each clip (None: `loco_folds(speech)`)
@@ -280,68 +232,6 @@ def loco_scores(family, # a name in FAMILIES, or a function of no arguments that
             frames.append(kept.iloc[test][['path', 'speaker', 'gender', 'corpus']].assign(
                 condition=name, p_female=model.p_female(_take(X_c, test)), fold=fold, family=label))
     return pd.concat(frames, ignore_index=True)
-
-def loco_summary(scores:pd.DataFrame, # from `loco_scores` (one family, or several in a `family` column)
-                 threshold:float=0.8, # the predictor's confidence threshold
-                ) -> pd.DataFrame:
-    "`summarize` per family, condition and held-out fold, and a fold 'mean over corpora': each measure's mean over folds (every corpus counts once), with all the speakers and clips."
-    per = summarize(scores, ['family', 'condition', 'fold'], threshold).astype(float)
-    by = per.groupby(level=['family', 'condition'], sort=False)
-    mean = by.mean().assign(speakers=by.speakers.sum(), clips=by.clips.sum(), fold='mean over corpora')
-    mean = mean.set_index('fold', append=True)
-    return pd.concat([per, mean]).sort_index(level=['family', 'condition'], sort_remaining=False)
-
-# %% ../nbs/16_train.ipynb #3a65e246
-def loco_calibration(scores:pd.DataFrame, # from `loco_scores`: p_female, gender and fold columns
-                     intercept:bool=False, # fit Platt's intercept too; False: a temperature, which keeps the 0.5 boundary
-                    ) -> tuple[PlattScaling, pd.DataFrame]:
-    "A temperature (or Platt scaling, with `intercept`) fitted on all the leave-one-corpus-out log-odds, and the scores recalibrated fold by fold with curves fitted on the other folds."
-    lo, out, w = log_odds(scores.p_female), scores.copy(), balanced_weights(scores, 'fold')  # every fold, and each gender within it, counts once
-    for fold in scores.fold.unique():
-        this = (scores.fold == fold).to_numpy()
-        out.loc[this, 'p_female'] = PlattScaling().fit(lo[~this], scores.gender[~this], w[~this], intercept)(lo[this])
-    return PlattScaling().fit(lo, scores.gender, w, intercept), out
-
-def risk_coverage(scores:pd.DataFrame, # from `loco_scores` (calibrated): p_female, gender and fold columns
-                  thresholds:tuple|None=None, # confidence thresholds to try (None: 0.50 to 0.99 in steps of 0.01)
-                 ) -> pd.DataFrame:
-    "Per threshold, the means over folds of coverage, accuracy on the answers and balanced accuracy with 'uncertain' as a miss."
-    if thresholds is None: thresholds = np.round(np.arange(0.5, 1.0, 0.01), 2)
-    conf, right = np.maximum(scores.p_female, 1 - scores.p_female).to_numpy(), ((scores.p_female >= 0.5) == (scores.gender == 'female')).to_numpy()
-    rows = {}
-    for t in thresholds:
-        d = pd.DataFrame({'fold': scores.fold.to_numpy(), 'gender': scores.gender.to_numpy(), 'sure': conf >= t, 'hit': right & (conf >= t)})
-        answered = d[d.sure].groupby('fold').hit.mean().reindex(d.fold.unique())
-        rows[float(t)] = {'coverage': d.groupby('fold').sure.mean().mean(), 'accuracy answered': answered.mean(),
-                          'strict balanced accuracy': d.groupby(['fold', 'gender']).hit.mean().groupby('fold').mean().mean()}
-    return pd.DataFrame(rows).T.rename_axis('threshold')
-
-def choose_calibration(scores:pd.DataFrame, # from `loco_scores`: p_female, gender and fold columns
-                      ) -> tuple[PlattScaling|None, pd.DataFrame]:
-    "`loco_calibration`'s temperature and recalibrated scores if they lower the log loss (mean over corpora, fold by fold from the other folds); else (None, `scores`)."
-    platt, recalibrated = loco_calibration(scores)
-    loss = lambda s: np.mean([fold_scores(d.gender, d.p_female.to_numpy())['log_loss'] for _, d in s.groupby('fold')])
-    return (platt, recalibrated) if loss(recalibrated) < loss(scores) else (None, scores)
-
-def choose_threshold(scores:pd.DataFrame, # from `loco_scores` (calibrated)
-                     coverage:float=0.95, # least share of clips answered, mean over folds
-                     tolerance:float=0.005, # strict balanced accuracy that abstaining may cost, against answering every clip
-                     condition:str='as recorded', # the condition it is chosen on
-                    ) -> float:
-    "The highest threshold (0.50 to 0.99) that answers at least `coverage` of the clips and loses at most `tolerance` of strict balanced accuracy, on average over folds."
-    rc = risk_coverage(scores[scores.condition == condition])
-    ok = rc[(rc.coverage >= coverage) & (rc['strict balanced accuracy'] >= rc['strict balanced accuracy'].iloc[0] - tolerance)]
-    return float(ok.index.max())  # never empty: at 0.50 every clip is answered and nothing is lost
-
-def loco_metrics(scores:pd.DataFrame, # from `loco_scores` (one family)
-                 threshold:float, # the predictor's confidence threshold
-                ) -> dict:
-    "Leave-one-corpus-out results as JSON for a model file: per condition the mean over corpora and all clips pooled, and per corpus as recorded."
-    table = lambda t: {str(k): {c: round(float(v), 4) for c, v in row.items()} for k, row in t.astype(float).iterrows()}
-    s = loco_summary(scores.assign(family='model'), threshold).droplevel('family')
-    return {'protocol': 'leave-one-corpus-out', 'threshold': threshold, 'mean over corpora': table(s.xs('mean over corpora', level='fold')),
-            'all clips': table(summarize(scores, 'condition', threshold)),
-            'per corpus, as recorded': table(s.xs('as recorded', level='condition').drop('mean over corpora'))}
 
 # %% ../nbs/16_train.ipynb #e4c6a516
 LICENCES = {'librispeech': 'LibriSpeech (Panayotov et al. 2015), CC BY 4.0', 'commonvoice-mel128': 'Common Voice audio CC0; features from the S2 repository, MIT',

@@ -54,6 +54,23 @@ def test_pretrained_prediction_never_imports_tensorflow_or_numba(tmp_path):
     assert _imported_by(code, ('tensorflow', 'keras', 'matplotlib', 'gvoice.train', 'gvoice.synth', 'numba', 'librosa.core')) == []
 
 
+def test_first_demo_compiles_nothing(tmp_path, monkeypatch):
+    "The first `gvoice demo` on a fresh install is as quick as the next: with no features cached, it never imports numba (librosa's kernels compile on first use, half a minute)."
+    monkeypatch.setenv('GVOICE_CACHE', str(tmp_path / 'cache'))   # nothing cached: every feature computed, as on a fresh install
+    code = f"import contextlib, io\nfrom gvoice.cli import main\nwith contextlib.redirect_stdout(io.StringIO()): assert main(['demo', {str(tmp_path / 'demo')!r}, '--speakers', '16']) == 0"
+    assert _imported_by(code, ('numba', 'tensorflow', 'keras')) == []
+
+
+def test_record_list_devices_without_a_microphone_exits_2(monkeypatch, capsys):
+    "`gvoice record --list-devices` where there is no input device says 'none found' and exits with 2, as recording would."
+    import pandas as pd
+    import gvoice.audio
+    from gvoice.cli import main
+    monkeypatch.setattr(gvoice.audio, 'input_devices', lambda: pd.DataFrame(columns=['name', 'channels', 'default']))
+    assert main(['record', '--list-devices']) == 2
+    assert capsys.readouterr().err.strip() == 'gvoice record: input devices (microphones): none found'
+
+
 def test_json_lines_are_strict_json(tmp_path):
     "NaN (no speech, so no probability) is written null: a strict parser, which refuses NaN, reads every line."
     exe = shutil.which('gvoice')

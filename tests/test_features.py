@@ -1,4 +1,7 @@
-"""Corpus-scale extraction: the content cache, resuming, failures, bounded memory, and the Dask path."""
+"""Corpus-scale extraction: the content cache, resuming, failures (the files', not the code's), bounded memory, the worker
+processes (joblib still usable after them) and the Dask path."""
+import subprocess
+import sys
 import tracemalloc
 from functools import partial
 
@@ -7,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gvoice.audio import save_audio
-from gvoice.features import FEATURE_SETS, FeatureSet, extract, file_features, mfcc_stats
+from gvoice.features import FEATURE_SETS, FeatureSet, extract, extract_arrays, file_features, mfcc_stats
 from gvoice.synth import make_corpus
 
 CALLS = []
@@ -75,6 +78,61 @@ def test_failures_are_tabled_and_the_run_goes_on(corpus, tmp_path):
     assert list(ex.failures.path) == [str(bad), str(tmp_path / 'missing.flac')]
     assert 'not audio' in ex.failures.error[0] and 'notes.wav' in ex.failures.error[0]
     assert 'missing.flac' in ex.failures.error[1]
+
+
+def buggy_value(y, sr):
+    "A recipe with a bug: a ValueError that no file causes."
+    raise ValueError('a bug in the recipe, not in the file')
+
+
+def buggy_type(y, sr):
+    "A recipe with a bug: a TypeError."
+    return {'n': len(y) + ' samples'}
+
+
+@pytest.mark.parametrize('n_jobs', [1, 2])
+@pytest.mark.parametrize('bug', [buggy_value, buggy_type])
+def test_a_bug_in_a_recipe_is_raised_not_tabled(corpus, n_jobs, bug):
+    "A recipe's own ValueError or TypeError says nothing about the files: it stops the run instead of failing every file."
+    with pytest.raises((ValueError, TypeError), match='a bug in the recipe|unsupported operand'):
+        extract(corpus.path[:4], FeatureSet('buggy', 16000, (bug,), 'a bug'), n_jobs=n_jobs, cache_dir=None, progress=False)
+
+
+def test_a_cache_that_cannot_be_written_is_raised(corpus, tmp_path):
+    "A cache folder that cannot be made is the machine's problem, not the file's."
+    (tmp_path / 'file').write_text('')
+    with pytest.raises(OSError):
+        extract(corpus.path[:2], 'formants', cache_dir=tmp_path / 'file' / 'cache', progress=False)
+
+
+def test_unusable_files_are_tabled_with_their_reason(corpus, tmp_path):
+    "Corrupt, too short, a folder, missing: each is tabled with the reason, in worker processes too, and the others are extracted."
+    wav = open(corpus.path[0], 'rb').read()
+    (tmp_path / 'g721.wav').write_bytes(wav[:20] + bytes([0x40]) + wav[21:])      # the header names a codec that hides its length
+    save_audio(tmp_path / 'short.wav', np.full(100, 0.1, np.float32), 16000)         # shorter than one 25 ms frame
+    (tmp_path / 'truncated.wav').write_bytes(wav[:len(wav) // 2])
+    (tmp_path / 'folder.wav').mkdir()
+    bad = [tmp_path / n for n in ('g721.wav', 'short.wav', 'truncated.wav', 'folder.wav', 'missing.wav')]
+    ex = extract([corpus.path[1], *bad, corpus.path[2]], 'mfcc_stats', n_jobs=2, cache_dir=None, progress=False)
+    assert list(ex.features.index) == [0, 6]
+    assert list(ex.failures.path) == list(map(str, bad))
+    errors = list(ex.failures.error)
+    assert errors[0].startswith(('ValueError: frames must be specified', 'AudioError')) and 'too large for uncentered' in errors[1]
+    assert 'truncated' in errors[2] and 'Is a directory' in errors[3] and 'missing.wav: cannot be read' in errors[4]
+    arrays = extract_arrays([corpus.path[1], *bad], 's0_mfcc', cache_dir=None, progress=False)   # arrays alike
+    assert len(arrays.features) == 1 and len(arrays.failures) == len(bad)
+
+
+def test_unknown_backend_is_refused(corpus):
+    with pytest.raises(ValueError, match="'dask'"):
+        extract(corpus.path[:1], 'formants', backend='threading', cache_dir=None, progress=False)
+
+
+def test_joblib_still_works_after_parallel_extraction(corpus):
+    "extract's workers must leave joblib usable in the same process (taking loky's pool directly broke every later Parallel)."
+    from joblib import Parallel, delayed
+    extract(corpus.path[:4], 'mfcc_stats', n_jobs=2, cache_dir=None, progress=False)
+    assert Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(4)) == [0, 1, 2, 3]
 
 
 def test_every_file_failing_gives_empty_features(tmp_path):

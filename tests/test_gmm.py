@@ -7,7 +7,8 @@ import pytest
 from sklearn.mixture import GaussianMixture
 
 from gvoice.gmm import GMMModel, UBMModel, load_frames, map_adapt_means
-from gvoice.models import ModelFileError, fold_scores, load_model
+from gvoice.evaluate import fold_scores
+from gvoice.models import ModelFileError, load_model
 from gvoice.synth import make_corpus
 
 
