@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, brier_score_loss, det_curve, f1_score, log_loss,
                              roc_auc_score, roc_curve)
 
@@ -96,7 +97,7 @@ def speaker_scores(scores:pd.DataFrame, # clip predictions: speaker, gender, p_f
     "One prediction per speaker (per family, condition and fold where those columns exist): P(female) from the mean log-odds of its clips, and how many clips."
     keys = [c for c in ('family', 'condition', 'fold', 'corpus') if c in scores] + ['speaker', 'gender']
     out = scores.assign(lo=log_odds(scores.p_female)).groupby(keys, sort=False).agg(lo=('lo', 'mean'), clips=('lo', 'size')).reset_index()
-    return out.assign(p_female=1 / (1 + np.exp(-out.pop('lo'))))
+    return out.assign(p_female=expit(out.pop('lo')))
 
 # %% ../nbs/19_evaluate.ipynb #caeb4644
 def balanced_weights(rows:pd.DataFrame, # rows with a gender column and the `by` column

@@ -5,12 +5,10 @@
 # %% ../nbs/20_robustness.ipynb #68fbe2b6
 from __future__ import annotations
 
-import hashlib
 import io
 import warnings
 from dataclasses import asdict, dataclass
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,6 +29,17 @@ __all__ = ['CODECS', 'CODEC_LEVELS', 'Noise', 'mix_at_snr', 'Babble', 'babble_so
            'Telephone', 'decay_time', 'Reverb', 'Gain', 'corruptions', 'balanced_clips', 'sweep', 'predictor_sweep',
            'sweep_summary', 'plot_sweep']
 
+# %% ../nbs/20_robustness.ipynb #fa340e68
+class _Corruption:
+    "What every corruption shares: a cache key made of a readable tag, the settings and a digest of the code."
+    def _tag(self) -> str: raise NotImplementedError
+    def _params(self): return asdict(self)
+
+    @property
+    def key(self) -> str:
+        "A name for the cache: the tag, then a digest of the settings and the code."
+        return f'{self._tag()}-' + code_digest(type(self), params=self._params())[:8]
+
 # %% ../nbs/20_robustness.ipynb #e6f1dd0f
 def _fit(y:np.ndarray) -> np.ndarray:
     "`y` as float32, scaled down (never up) when its peak passes ±1: the SNR of a mix is kept."
@@ -39,15 +48,12 @@ def _fit(y:np.ndarray) -> np.ndarray:
     return (y / peak if peak > 1 else y).astype(np.float32)
 
 @dataclass(frozen=True)
-class Noise:
+class Noise(_Corruption):
     "White or pink Gaussian noise at `snr_db` (`gvoice.synth.add_noise`)."
     color:str = 'white'  # 'white' or 'pink'
     snr_db:float = 10.0  # signal-to-noise ratio of the result, dB
 
-    @property
-    def key(self) -> str:
-        "A name for the cache: the settings and a digest of the code."
-        return f'noise-{self.color}-{self.snr_db:g}dB-' + code_digest(type(self), params=asdict(self))[:8]
+    def _tag(self) -> str: return f'noise-{self.color}-{self.snr_db:g}dB'
 
     def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
         "`y` with noise at `snr_db` (silence stays silence: it has no level to be below)."
@@ -65,10 +71,6 @@ def mix_at_snr(y:np.ndarray, # the clean signal
     if not np.any(y) or not np.any(noise): raise ValueError("neither y nor noise may be silent: an SNR needs two powers")
     return y + noise * np.sqrt(np.mean(y ** 2) / np.mean(noise ** 2) / 10 ** (snr_db / 10))
 
-def _content_digest(path:str) -> str:
-    "SHA-256 of a file's bytes."
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
 def _talker(path:str, sr:int) -> np.ndarray:
     "One babble talker's samples at `sr`, at unit power."
     y = load_audio(path, sr=sr).astype(np.float64)
@@ -77,7 +79,7 @@ def _talker(path:str, sr:int) -> np.ndarray:
 
 # %% ../nbs/20_robustness.ipynb #bddac8ff
 @dataclass(frozen=True)
-class Babble:
+class Babble(_Corruption):
     "Other people talking: `talkers` clips of `sources` (half women, half men), each at the same power, mixed at `snr_db`."
     sources:tuple  # ((path, speaker, gender), ...): the talkers to draw from (see `babble_sources`)
     snr_db:float = 10.0  # signal-to-noise ratio of the result, dB
@@ -97,11 +99,8 @@ class Babble:
         "Who talks in the babble: they must not be tested under it."
         return frozenset(s for _, s, _ in self.sources)
 
-    @property
-    def key(self) -> str:
-        "A name for the cache: the settings, the sources' contents, and a digest of the code."
-        content = [(_content_digest(str(p)), s, g) for p, s, g in self.sources]
-        return f'babble-{self.talkers}x-{self.snr_db:g}dB-' + code_digest(type(self), params=[self.snr_db, self.talkers, content])[:8]
+    def _tag(self) -> str: return f'babble-{self.talkers}x-{self.snr_db:g}dB'
+    def _params(self): return [self.snr_db, self.talkers, [(_read_source(p)[1], s, g) for p, s, g in self.sources]]  # the sources by content, not path
 
     def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
         "`y` with babble at `snr_db`: one speaker per talker, each from a random point of its clip."
@@ -179,29 +178,23 @@ CODEC_LEVELS = {'mp3': {40: 0.8, 24: 0.9, 16: 0.95, 8: 0.99},  # codec: {kbit/s 
                 'opus': {32: 0.9, 20: 0.95, 10: 0.99}}
 
 @dataclass(frozen=True)
-class Codec:
+class Codec(_Corruption):
     "A trip through a lossy codec at a compression level (`codec_round_trip`)."
     codec:str = 'mp3'  # a name in CODECS
     compression:float = 0.9  # libsndfile's compression level, 0 (best) to 1 (smallest)
 
-    @property
-    def key(self) -> str:
-        "A name for the cache: the settings and a digest of the code."
-        return f'{self.codec}-{self.compression:g}-' + code_digest(type(self), params=asdict(self))[:8]
+    def _tag(self) -> str: return f'{self.codec}-{self.compression:g}'
 
     def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
         "`y` after encoding and decoding."
         return codec_round_trip(y, sr, self.codec, self.compression)
 
 @dataclass(frozen=True)
-class Telephone:
+class Telephone(_Corruption):
     "A telephone line: the 300–3400 Hz band at 8 kHz (`gvoice.augment.phone_band`), and with `gsm` the GSM 06.10 codec."
     gsm:bool = False  # also through GSM 06.10 (13 kbit/s)
 
-    @property
-    def key(self) -> str:
-        "A name for the cache: the settings and a digest of the code."
-        return ('phone-gsm-' if self.gsm else 'phone-') + code_digest(type(self), params=asdict(self))[:8]
+    def _tag(self) -> str: return 'phone-gsm' if self.gsm else 'phone'
 
     def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
         "`y` as a telephone line carries it, back at `sr`."
@@ -222,15 +215,12 @@ def decay_time(h:np.ndarray, # an impulse response
     return float(-60 / np.polyfit(i / sr, db[i], 1)[0])
 
 @dataclass(frozen=True)
-class Reverb:
+class Reverb(_Corruption):
     "A room: convolution with a synthetic impulse response (`gvoice.synth.room_impulse_response`), the level kept."
     rt60:float = 0.5  # reverberation time, s
     drr_db:float = 0.0  # direct-to-reverberant energy ratio, dB
 
-    @property
-    def key(self) -> str:
-        "A name for the cache: the settings and a digest of the code."
-        return f'reverb-{self.rt60:g}s-' + code_digest(type(self), params=asdict(self))[:8]
+    def _tag(self) -> str: return f'reverb-{self.rt60:g}s'
 
     def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
         "`y` in the room (a new random tail for each `rng`), as long and as loud as before."
@@ -241,14 +231,11 @@ class Reverb:
 
 # %% ../nbs/20_robustness.ipynb #4baa4df9
 @dataclass(frozen=True)
-class Gain:
+class Gain(_Corruption):
     "Louder or quieter by `db` decibels, clipped at full scale."
     db:float = 0.0  # gain, dB
 
-    @property
-    def key(self) -> str:
-        "A name for the cache: the settings and a digest of the code."
-        return f'gain-{self.db:g}dB-' + code_digest(type(self), params=asdict(self))[:8]
+    def _tag(self) -> str: return f'gain-{self.db:g}dB'
 
     def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
         "`y` times 10^(db/20), within ±1."
