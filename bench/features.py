@@ -70,7 +70,8 @@ def main(seconds: float):
     with one_core():
         for name, fn in core.items():
             print(f'  {name:34} {per_core_rtf(clips, total, fn, 16000):8.0f}x')
-        for name, fs in FEATURE_SETS.items():
+        for fs in FEATURE_SETS:
+            name = fs.name
             ys = clips if fs.sr == 16000 else [load_audio(p, fs.sr) for p in corpus.path]
             print(f'  feature set {name!r:22} {per_core_rtf(ys, total, fs, fs.sr):8.0f}x')
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gvoice.audio import _clean_mask, _frame_params, _pad_segments, _runs, detect_speech, frame_rms_db, level_threshold, load_audio
+from gvoice.audio import _clean_mask, frame_lengths, _pad_segments, true_runs, detect_speech, frame_rms_db, level_threshold, load_audio
 from gvoice.data import load_librispeech, shared_data_dir
 
 SR = 16000
@@ -41,12 +41,12 @@ CONDITIONS = ([('clean', None, None)] + [(f'{kind} {snr} dB', kind, snr) for kin
 
 def broadband_vad(y, sr, threshold=0.3, silence_dbfs=-55.0, min_range_db=10.0, max_gap=0.2, min_segment=0.05, pad=0.05):
     "gvoice's detector before issue 14 (commit 445118d): the same rules on the broadband frame level; (n, 2) segments in s."
-    frame, hop = _frame_params(sr, None, None)
+    frame, hop = frame_lengths(sr, None, None)
     db = frame_rms_db(y, sr)
     floor, loud, thr = level_threshold(db, threshold, lowest_floor=silence_dbfs)
     if loud < silence_dbfs or loud - floor < min_range_db: return np.zeros((0, 2))
     mask = _clean_mask(db > thr, max_gap=int(max_gap * sr / hop), min_run=max(1, int(min_segment * sr / hop)))
-    return _pad_segments((_runs(mask) * hop + (frame - hop) / 2) / sr, pad, len(y) / sr)
+    return _pad_segments((true_runs(mask) * hop + (frame - hop) / 2) / sr, pad, len(y) / sr)
 
 
 def band_vad(y, sr):
@@ -98,7 +98,7 @@ def webrtc_vad(y, sr=SR, mode=3):
     vad, n = webrtcvad.Vad(mode), int(0.03 * sr)
     pcm = (np.clip(y, -1, 1) * 32767).astype('<i2')
     speech = np.array([vad.is_speech(pcm[i:i + n].tobytes(), sr) for i in range(0, len(pcm) - n + 1, n)], bool)
-    return _runs(speech) * 0.03
+    return true_runs(speech) * 0.03
 
 
 def detectors():

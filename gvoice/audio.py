@@ -21,10 +21,11 @@ import soxr
 
 # %% auto #0
 __all__ = ['MIN_SR', 'MAX_SR', 'VAD_BAND_HZ', 'VAD_MAX_HZ', 'MIN_RECORD_SECONDS', 'MAX_RECORD_SECONDS', 'AudioError', 'AudioInfo',
-           'audio_info', 'to_mono', 'resample', 'load_audio', 'stream_audio', 'atomic_write', 'save_audio', 'rms_dbfs',
-           'peak_normalize', 'rms_normalize', 'frame_rms_db', 'trim_silence', 'SpeechActivity', 'level_threshold',
-           'band_power', 'band_snr_db', 'detect_speech', 'plot_speech_activity', 'MicrophoneError', 'input_devices',
-           'record_audio']
+           'audio_info', 'to_mono', 'resample', 'load_audio', 'stream_audio', 'atomic_write', 'save_audio',
+           'peak_amplitude', 'rms_dbfs', 'peak_normalize', 'rms_normalize', 'frame_lengths', 'frame_rms_db',
+           'trim_silence', 'SpeechActivity', 'level_threshold', 'true_runs', 'band_power', 'band_snr_db',
+           'detect_speech', 'plot_speech_activity', 'MicrophoneError', 'import_sounddevice', 'input_devices',
+           'check_device', 'input_device', 'record_audio']
 
 # %% ../nbs/01_audio.ipynb #86ac6d3b
 class AudioError(ValueError):
@@ -262,14 +263,15 @@ def save_audio(path, # destination; the format follows the extension (.wav, .fla
     return path
 
 # %% ../nbs/01_audio.ipynb #773542a7
-def _peak(y:np.ndarray) -> float:
+def peak_amplitude(y:np.ndarray, # samples
+                  ) -> float:
     "Largest absolute sample of `y` (0 for empty input)."
     return float(np.max(np.abs(y))) if y.size else 0.0
 
 def rms_dbfs(y:np.ndarray, # samples
             ) -> float:
     "RMS level of `y` in dB relative to full scale (-inf for silence)."
-    peak = _peak(y)
+    peak = peak_amplitude(y)
     if peak == 0: return -np.inf
     return 20 * np.log10(peak * np.sqrt(np.mean(np.square(np.asarray(y, np.float64) / peak))))
 
@@ -278,14 +280,14 @@ def peak_normalize(y:np.ndarray, # samples
                   ) -> np.ndarray:
     "Scale `y` so that its largest absolute sample is `peak`; silence is returned unchanged."
     if not 0 < peak <= 1: raise ValueError(f"peak={peak}: must be in (0, 1]")
-    p = _peak(y)
+    p = peak_amplitude(y)
     return y if p == 0 else (np.asarray(y, np.float64) / p * peak).astype(np.float32)
 
 def rms_normalize(y:np.ndarray, # samples
                   target_dbfs:float=-23.0, # wanted RMS level in dBFS
                  ) -> np.ndarray:
     "Scale `y` to an RMS level of `target_dbfs`, capped so the peak stays within ±1; silence unchanged."
-    p = _peak(y)
+    p = peak_amplitude(y)
     if p == 0: return y
     unit = np.asarray(y, np.float64) / p
     gain = min(10 ** ((target_dbfs - rms_dbfs(unit)) / 20), 1.0)
@@ -298,7 +300,10 @@ def _frames(y:np.ndarray, frame_length:int, hop_length:int) -> np.ndarray:
     y = np.pad(np.asarray(y, np.float32), (0, max(0, (n - 1) * hop_length + frame_length - len(y))))
     return np.lib.stride_tricks.sliding_window_view(y, frame_length)[::hop_length][:n]
 
-def _frame_params(sr:int, frame_length:int|None, hop_length:int|None) -> tuple[int, int]:
+def frame_lengths(sr:int, # sample rate in Hz
+                  frame_length:int|None=None, # samples per frame (None: 25 ms)
+                  hop_length:int|None=None, # samples between frame starts (None: 10 ms)
+                 ) -> tuple[int, int]:
     "Frame and hop lengths in samples, defaulting to 25 ms and 10 ms."
     return frame_length or round(0.025 * sr), hop_length or round(0.010 * sr)
 
@@ -309,7 +314,7 @@ def frame_rms_db(y:np.ndarray, # mono samples
                  amin:float=1e-10, # floor of the RMS, so silence gives a finite dB value
                 ) -> np.ndarray:
     "RMS level in dBFS of each frame of `y`."
-    frame_length, hop_length = _frame_params(sr, frame_length, hop_length)
+    frame_length, hop_length = frame_lengths(sr, frame_length, hop_length)
     frames = _frames(y, frame_length, hop_length)
     return 20 * np.log10(np.maximum(np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)), amin))
 
@@ -321,7 +326,7 @@ def trim_silence(y:np.ndarray, # mono samples
                  hop_length:int|None=None, # samples between frames (default 10 ms)
                 ) -> tuple[np.ndarray, tuple[int, int]]:
     "Cut leading and trailing silence from `y`; returns the trimmed samples and their (start, end) indices."
-    frame_length, hop_length = _frame_params(sr, frame_length, hop_length)
+    frame_length, hop_length = frame_lengths(sr, frame_length, hop_length)
     db = frame_rms_db(y, sr, frame_length, hop_length)
     loud = np.flatnonzero(db > db.max() - top_db)
     if len(y) == 0 or db.max() <= -200 or len(loud) == 0: return y[:0], (0, 0)
@@ -358,7 +363,8 @@ def level_threshold(levels:np.ndarray, # frame levels, e.g. dBFS from `frame_rms
     return float(floor), float(loud), float(floor + threshold * (loud - floor))
 
 # %% ../nbs/01_audio.ipynb #c4b62974
-def _runs(mask:np.ndarray) -> np.ndarray:
+def true_runs(mask:np.ndarray, # booleans, e.g. one per frame
+             ) -> np.ndarray:
     "Start and end indices (end exclusive) of the runs of True in `mask`, as an (n, 2) array."
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1)
@@ -373,10 +379,10 @@ def _pad_segments(segs:np.ndarray, pad:float, duration:float) -> np.ndarray:
 def _clean_mask(mask:np.ndarray, max_gap:int, min_run:int) -> np.ndarray:
     "Bridge gaps of up to `max_gap` frames between runs of True, then drop runs shorter than `min_run`."
     mask = mask.copy()
-    gaps = _runs(~mask)
+    gaps = true_runs(~mask)
     inner = (gaps[:, 0] > 0) & (gaps[:, 1] < len(mask)) & (gaps[:, 1] - gaps[:, 0] <= max_gap)
     for a, b in gaps[inner]: mask[a:b] = True
-    for a, b in _runs(mask):
+    for a, b in true_runs(mask):
         if b - a < min_run: mask[a:b] = False
     return mask
 
@@ -397,7 +403,7 @@ def band_power(y:np.ndarray, # mono samples
                fmax:float=VAD_MAX_HZ, # the bands stop here (or at sr/2)
               ) -> np.ndarray:
     "Power of each Hann-windowed frame of `y` in bands `band_hz` wide from 0 Hz to `fmax`: (n_frames, n_bands)."
-    frame_length, hop_length = _frame_params(sr, frame_length, hop_length)
+    frame_length, hop_length = frame_lengths(sr, frame_length, hop_length)
     n_fft = 1 << int(np.ceil(np.log2(frame_length)))
     edges = _band_edges(sr, n_fft, band_hz, fmax)
     spec = scipy.fft.rfft(_frames(y, frame_length, hop_length) * np.hanning(frame_length).astype(np.float32), n_fft, axis=1)[:, :edges[-1]]
@@ -410,7 +416,7 @@ def band_snr_db(y:np.ndarray, # mono samples
                 hop_length:int|None=None, # samples between frames (default 10 ms)
                ) -> np.ndarray:
     "How far each frame rises above the recording's noise floor, band by band: 10·log10(mean over bands of power / floor), dB."
-    frame_length, hop_length = _frame_params(sr, frame_length, hop_length)
+    frame_length, hop_length = frame_lengths(sr, frame_length, hop_length)
     power = band_power(y, sr, frame_length, hop_length)
     n_fft = 1 << int(np.ceil(np.log2(frame_length)))
     bins = np.diff(_band_edges(sr, n_fft, VAD_BAND_HZ, VAD_MAX_HZ))
@@ -430,7 +436,7 @@ def detect_speech(y:np.ndarray, # mono samples
                   pad:float=0.05, # seconds added to both ends of each segment
                  ) -> SpeechActivity:
     "Voice activity detection on band levels above their noise floors: speech segments of `y` and whether there is enough speech."
-    frame, hop = _frame_params(sr, None, None)
+    frame, hop = frame_lengths(sr, None, None)
     db = frame_rms_db(y, sr)
     snr = band_snr_db(y, sr, floor_dbfs=silence_dbfs)
     duration = len(y) / sr
@@ -442,7 +448,7 @@ def detect_speech(y:np.ndarray, # mono samples
     if loud - floor < min_range_db:
         return result('no_speech', f"a steady sound (its band levels vary by only {max(loud - floor, 0):.0f} dB): noise, hum or a tone, not speech")
     mask = _clean_mask(snr > thr, max_gap=int(max_gap * sr / hop), min_run=max(1, int(min_segment * sr / hop)))
-    core = (_runs(mask) * hop + (frame - hop) / 2) / sr  # each frame stands for the hop around its centre
+    core = (true_runs(mask) * hop + (frame - hop) / 2) / sr  # each frame stands for the hop around its centre
     activity = result('speech', '', _pad_segments(core, pad, duration), float(np.sum(core[:, 1] - core[:, 0])))
     if activity.speech_seconds < min_speech:
         activity.status = 'too_little_speech'
@@ -460,7 +466,7 @@ def plot_speech_activity(y:np.ndarray, # mono samples
     activity = activity or detect_speech(y, sr)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 3.5), sharex=True)
     ax1.plot(np.arange(len(y)) / sr, y, lw=0.5, color='0.3')
-    t = (np.arange(len(activity.frame_snr_db)) * _frame_params(sr, None, None)[1] + _frame_params(sr, None, None)[0] / 2) / sr
+    t = (np.arange(len(activity.frame_snr_db)) * frame_lengths(sr, None, None)[1] + frame_lengths(sr, None, None)[0] / 2) / sr
     ax2.plot(t, activity.frame_snr_db, lw=1)
     ax2.axhline(activity.threshold_db, color='C3', ls='--', lw=1, label='threshold')
     ax2.set_ylim(max(-5, activity.frame_snr_db.min() - 2), activity.frame_snr_db.max() + 5)
@@ -476,7 +482,7 @@ def plot_speech_activity(y:np.ndarray, # mono samples
 class MicrophoneError(OSError):
     "No microphone to record from; the message says why and how to fix it."
 
-def _sounddevice():
+def import_sounddevice():
     "The sounddevice module, imported on first use, or a MicrophoneError saying what to install."
     try: import sounddevice
     except ImportError: raise MicrophoneError("recording needs the sounddevice package: pip install sounddevice") from None
@@ -493,7 +499,7 @@ def _default_input(sd) -> int|None:
 
 def input_devices() -> pd.DataFrame:
     "The input devices PortAudio sees: index, name, host API, channels, default sample rate, and which is the default."
-    sd = _sounddevice()
+    sd = import_sounddevice()
     default = _default_input(sd)
     rows = [dict(index=d['index'], name=d['name'], hostapi=sd.query_hostapis(d['hostapi'])['name'],
                  channels=d['max_input_channels'], default_sr=int(d['default_samplerate']), default=d['index'] == default)
@@ -510,7 +516,8 @@ def _check_seconds(seconds):
         raise ValueError(f"seconds={seconds!r}: must be between {MIN_RECORD_SECONDS:g} and {MAX_RECORD_SECONDS:g} "
                          "(for longer recordings use a recorder program, then stream_audio)")
 
-def _check_device(device):
+def check_device(device, # None (the default input), a device index, or part of a device's name
+                ):
     "Raise ValueError unless `device` is None, an index or part of a name."
     if device is not None and (isinstance(device, bool) or not isinstance(device, (int, np.integer, str))):
         raise ValueError(f"device={device!r}: give an index or part of a name from input_devices(), or None for the default")
@@ -521,7 +528,9 @@ def _device_lines(devices) -> str:
     return '\n'.join(f"  [{d['index']}] {d['name']} ({d['max_input_channels']} in, {d['max_output_channels']} out)"
                      for d in devices) or '  (none)'
 
-def _input_device(sd, device) -> dict:
+def input_device(sd, # the sounddevice module (`import_sounddevice()`)
+                 device, # None (the default input), a device index, or part of a device's name
+                ) -> dict:
     "sounddevice's description of input `device` (None: the default), or a MicrophoneError listing the devices there are."
     devices = list(sd.query_devices())
     inputs = [d for d in devices if d['max_input_channels'] > 0]
@@ -545,9 +554,9 @@ def record_audio(seconds:float=3.0, # how long to record
                  device:int|str|None=None, # an index or part of a name from `input_devices()`; None: the default input
                 ) -> np.ndarray:
     "Record `seconds` from a microphone as float32 mono in [-1, 1] at `sr`; MicrophoneError when there is none."
-    _check_seconds(seconds); _check_sr(sr); _check_device(device)
-    sd = _sounddevice()
-    info = _input_device(sd, device)
+    _check_seconds(seconds); _check_sr(sr); check_device(device)
+    sd = import_sounddevice()
+    info = input_device(sd, device)
     rate = sr if _supports_rate(sd, info['index'], sr) else int(info['default_samplerate'])
     try: y = sd.rec(round(seconds * rate), samplerate=rate, channels=1, dtype='float32', device=info['index'], blocking=True)
     except sd.PortAudioError as e: raise MicrophoneError(f"recording from {info['name']!r} failed: {e}") from None

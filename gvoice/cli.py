@@ -116,7 +116,7 @@ def _record(args) -> int:
     "Record from the microphone, then say female, male or uncertain for the recording; or, with --stream, every half second as it listens; or list the microphones."
     import pandas as pd
     from dataclasses import replace
-    from gvoice.audio import (_FORMATS, MAX_RECORD_SECONDS, MIN_RECORD_SECONDS, MicrophoneError, _input_device, _sounddevice,
+    from gvoice.audio import (_FORMATS, MAX_RECORD_SECONDS, MIN_RECORD_SECONDS, MicrophoneError, input_device, import_sounddevice,
                               input_devices, record_audio, save_audio)
     if args.list_devices:
         devices = input_devices()
@@ -131,7 +131,7 @@ def _record(args) -> int:
     if args.out and args.stream: raise ValueError("--out: a stream is not kept; record without --stream to save the recording")
     predictor = _predictor(args)
     sr = predictor.model.sr
-    mic = _input_device(_sounddevice(), args.device)['name']  # no microphone: fail before asking anyone to speak
+    mic = input_device(import_sounddevice(), args.device)['name']  # no microphone: fail before asking anyone to speak
     print(f"{'listening for' if args.stream else 'recording'} {args.seconds:g} s from {mic!r}: speak now", file=sys.stderr)
     if args.stream: return _stream(args, predictor)
     y = record_audio(args.seconds, sr=sr, device=args.device)
@@ -319,7 +319,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--pretrained', action='store_true', help="repeat the shipped model's recipe on the shared real speech")
     t.add_argument('--shared', help='with --pretrained: the shared data folder (default: found beside the repository)')
     t.add_argument('--family', type=_one_of('gvoice.train', 'FAMILIES'), help=f"model family: {_FAMILIES} (default: the shipped model's, encoder)")
-    t.add_argument('--features', help="another feature set or preset than the family's own")
+    t.add_argument('--features', help="another feature recipe than the family's own (a name in gvoice.features.RECIPES)")
     t.add_argument('--copies', type=int, default=2, help='augmented copies of each training clip (default 2)')
     t.add_argument('--test', type=float, default=0.2, help="fraction of every corpus's speakers held out (default 0.2)")
     t.add_argument('--epochs', type=int, help='Keras families: train exactly this many epochs (default: early stopping)')

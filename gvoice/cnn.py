@@ -159,7 +159,7 @@ class PatchCNN(_PatchInputs):
     "A CNN on fixed-size spectrogram patches; an utterance's logit is the mean of its patches' logits."
     kind = 'keras_cnn'
 
-    def __init__(self, features:str='logmel64', # a preset giving (n_mels, frames) arrays (gvoice.features.PRESETS)
+    def __init__(self, features:str='logmel64', # an array recipe giving (n_mels, frames) arrays (gvoice.features.RECIPES)
                  arch:str='compact', # a name in ARCHITECTURES
                  size:int=100, # frames per patch (1 s at 10 ms)
                  hop:int=50, # frames between patches when scoring an utterance

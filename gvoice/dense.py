@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from .data import speaker_split
-from .models import ModelFileError, PlattScaling, VoiceModel, as_labels, register_model
+from .models import ModelFileError, PlattScaling, VoiceModel, as_labels, register_model, take_rows
 
 # %% auto #0
 __all__ = ['TrainConfig', 'train_net', 'KerasModel', 'net_to_bytes', 'net_from_bytes', 'dense_net', 'vector_dataset',
@@ -78,12 +78,6 @@ def _valid_mask(y:np.ndarray, groups, valid:float, seed:int) -> np.ndarray:
     split = speaker_split(pd.DataFrame({'speaker': np.asarray(groups), 'gender': y}), valid=valid, test=0, seed=seed)
     return split.to_numpy() == 'valid'
 
-def _take(X, rows:np.ndarray):
-    "Rows `rows` (positions) of a DataFrame, array or list."
-    if isinstance(X, (pd.DataFrame, pd.Series)): return X.iloc[rows]
-    if isinstance(X, np.ndarray): return X[rows]
-    return [X[i] for i in rows]
-
 def _checked_split(y, # the training utterances' labels
                    groups, # their speakers
                    fraction:float, # of each gender's speakers, held out for validation
@@ -113,7 +107,7 @@ class KerasModel(_KerasNet):
     "A Keras network giving a logit per utterance, trained with `train_net` and calibrated on validation speakers."
     kind = 'keras'
 
-    def __init__(self, features:str, # the feature set or preset the network eats
+    def __init__(self, features:str, # the name of the feature recipe the network eats
                  train:TrainConfig|None=None, # how to train it
                 ):
         super().__init__(features)
@@ -131,11 +125,11 @@ class KerasModel(_KerasNet):
         keras.utils.set_random_seed(self.train.seed)
         y, valid = _checked_split(y, groups, self.train.valid, self.train.seed)
         tr, va, t = np.flatnonzero(~valid), np.flatnonzero(valid), (y == 'female').astype('float32')
-        self._prepare(_take(X, tr))
-        self.net = self._build(_take(X, tr))
-        (train, steps), (val, _) = self._dataset(_take(X, tr), t[tr], True), self._dataset(_take(X, va), t[va], False)
+        self._prepare(take_rows(X, tr))
+        self.net = self._build(take_rows(X, tr))
+        (train, steps), (val, _) = self._dataset(take_rows(X, tr), t[tr], True), self._dataset(take_rows(X, va), t[va], False)
         self.history_ = pd.DataFrame(train_net(self.net, train, val, steps, self.train).history)
-        self.calibration_ = PlattScaling().fit(self._logits(_take(X, va)), y[va])
+        self.calibration_ = PlattScaling().fit(self._logits(take_rows(X, va)), y[va])
         return self
 
     def _p_female(self, X): return self.calibration_(self._logits(X))
@@ -173,7 +167,7 @@ def net_from_bytes(data:bytes, # the bytes of a `.keras` file
 def _keras_params(model:KerasModel) -> dict:
     "What a Keras model's file keeps in its metadata: architecture, training settings, input bookkeeping, calibration."
     return {'arch': model._arch(), 'train': asdict(model.train), 'state': model._state(),
-            'calibration': {'a': model.calibration_.a, 'b': model.calibration_.b},
+            'calibration': model.calibration_.to_dict(),
             'epochs_trained': None if model.history_ is None else len(model.history_)}
 
 def _keras_from_payload(cls:type, # the KerasModel subclass the file names
@@ -185,8 +179,7 @@ def _keras_from_payload(cls:type, # the KerasModel subclass the file names
     model = cls(meta['features'], **params['arch'], train=TrainConfig(**params['train']))
     model._set_state(params['state'])
     model.net = net_from_bytes(files['net.keras'], meta.get('path', 'model file'))
-    model.calibration_ = PlattScaling()
-    model.calibration_.a, model.calibration_.b = params['calibration']['a'], params['calibration']['b']
+    model.calibration_ = PlattScaling.from_dict(params['calibration'])
     return model
 
 # %% ../nbs/10_dense.ipynb #3f611201
@@ -254,7 +247,7 @@ class DenseModel(_VectorInputs):
     "S2's dense network (or the improved variant) on one feature vector per utterance."
     kind = 'keras_dense'
 
-    def __init__(self, features:str='s2_mel128', # a feature set name (gvoice.features.FEATURE_SETS)
+    def __init__(self, features:str='s2_mel128', # the name of a feature set (gvoice.features.RECIPES)
                  widths:tuple=(256, 256, 128, 128, 64), # hidden layer units
                  dropout:float=0.3, # dropout after each hidden layer
                  batchnorm:bool=False, # batch normalisation after each hidden layer

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .audio import SpeechActivity, _frame_params, _peak, detect_speech, frame_rms_db
+from .audio import SpeechActivity, frame_lengths, peak_amplitude, detect_speech, frame_rms_db
 from .features import FeatureSet
 
 # %% auto #0
@@ -20,7 +20,7 @@ LEVEL_FLOOR_DBFS = -100.0  # dBFS: the lowest level reported (16-bit audio's own
 
 def _speech_frames(activity:SpeechActivity, sr:int) -> np.ndarray:
     "True for each frame of `activity.frame_db` whose centre lies in one of its speech segments."
-    frame, hop = _frame_params(sr, None, None)
+    frame, hop = frame_lengths(sr, None, None)
     t = (np.arange(len(activity.frame_db)) * hop + frame / 2) / sr
     return ((t[:, None] >= activity.segments[:, 0]) & (t[:, None] < activity.segments[:, 1])).any(axis=1)
 
@@ -39,16 +39,16 @@ def clip_levels(y:np.ndarray, # mono samples
     ac = y - dc  # the offset is no sound: removed before anything else is measured
     power = 10 ** (frame_rms_db(ac, sr, amin=10 ** (floor_dbfs / 20)) / 10)
     speech = _speech_frames(detect_speech(ac.astype(np.float32), sr), sr)
-    enough = (~speech).sum() * _frame_params(sr, None, None)[1] / sr >= min_noise
+    enough = (~speech).sum() * frame_lengths(sr, None, None)[1] / sr >= min_noise
     s = _dbfs(power[speech].mean(), floor_dbfs) if speech.any() else np.nan
     n = _dbfs(np.median(power[~speech]), floor_dbfs) if enough else np.nan
-    return {'peak_dbfs': _dbfs(_peak(y) ** 2, floor_dbfs), 'rms_dbfs': _dbfs(np.mean(ac ** 2) if len(ac) else 0.0, floor_dbfs),
+    return {'peak_dbfs': _dbfs(peak_amplitude(y) ** 2, floor_dbfs), 'rms_dbfs': _dbfs(np.mean(ac ** 2) if len(ac) else 0.0, floor_dbfs),
             'dc_dbfs': _dbfs(dc ** 2, floor_dbfs), 'speech_dbfs': s, 'noise_dbfs': n,
             'snr_db': float(10 * np.log10(np.maximum(10 ** ((s - n) / 10) - 1, 1e-3))),
             'speech_fraction': float(speech.mean())}
 
 # %% ../nbs/04_eda.ipynb #abe9bec6
-LEVELS = FeatureSet('levels', 16000, (clip_levels,), 'peak, RMS, DC, speech and noise levels, SNR and speech fraction (notebook 4)')
+LEVELS = FeatureSet('levels', 16000, 'peak, RMS, DC, speech and noise levels, SNR and speech fraction (notebook 4)', (clip_levels,))
 
 # %% ../nbs/04_eda.ipynb #bfeef4b6
 def corpus_summary(manifest:pd.DataFrame, # clips with corpus, speaker, gender and duration (s) columns

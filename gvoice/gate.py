@@ -10,7 +10,7 @@ from functools import cache
 
 import numpy as np
 
-from .audio import _runs, detect_speech, resample
+from .audio import true_runs, detect_speech, resample
 from .pitch_formants import HOP_SECONDS, PitchTrack, yin_track
 
 # %% auto #0
@@ -198,7 +198,7 @@ def steady_steps(c:np.ndarray, # (n_frames,) F0 in cents (see `cents`)
                  lag:int=STEADY_FRAMES, # frames between the two ends of a step
                 ) -> tuple[int, int]:
     "(steady, all): steps from each voice frame to the one `lag` frames later (or the last of its run), and those under STEADY_CENTS."
-    runs = _runs(np.asarray(voice, bool))
+    runs = true_runs(np.asarray(voice, bool))
     if len(runs) == 0: return 0, 0
     k = np.concatenate([np.arange(a, b - 1) for a, b in runs])  # every voice frame but the last of its run
     end = np.repeat(runs[:, 1] - 1, runs[:, 1] - runs[:, 0] - 1)  # the last frame of each one's run
@@ -225,7 +225,7 @@ def vibrato_notes(c:np.ndarray, # (n_frames,) F0 in cents (see `cents`)
     lags = np.arange(int(1 / VIBRATO_HZ[1] / hop_seconds), int(np.ceil(1 / VIBRATO_HZ[0] / hop_seconds)) + 1)
     shortest = max(int(round(NOTE_SECONDS / hop_seconds)), cycle + lags[-1] + 2)
     notes = np.zeros(len(x), bool)
-    for a, b in _runs(unbroken):
+    for a, b in true_runs(unbroken):
         if b - a < shortest: continue
         centre = np.convolve(x[a:b], np.ones(cycle) / cycle, 'valid')
         if np.ptp(centre) > NOTE_CENTS: continue

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .audio import level_threshold
 from .data import speaker_folds, speaker_split
-from .features import PRESETS
+from .features import RECIPES
 from .evaluate import fold_scores
 from .models import (CLASSES, ModelFileError, PlattScaling, VoiceModel, as_labels, cross_validate, register_model,
                            skops_dumps, skops_loads)
@@ -28,7 +28,7 @@ __all__ = ['load_frames', 'speech_frames', 'frame_llr', 'map_adapt_means', 'GMMM
 # %% ../nbs/08_gmm.ipynb #dcb30e01
 def _s0_frames(path) -> np.ndarray:
     "S0's frame matrix of one audio file, as float32."
-    return PRESETS['s0_mfcc'].from_file(path).astype(np.float32)
+    return RECIPES['s0_mfcc'].from_file(path).astype(np.float32)
 
 def load_frames(paths, # audio files, e.g. a manifest's `path` column
                 n_jobs:int=1, # worker processes (joblib)
@@ -137,7 +137,7 @@ class _MixturePair(VoiceModel):
     def _p_female(self, X): return self.calibration_(self.llr(X))
     def _batch(self, items): return list(items)
     def _payload(self):
-        calibration = json.dumps({'a': self.calibration_.a, 'b': self.calibration_.b}).encode()
+        calibration = json.dumps(self.calibration_.to_dict()).encode()
         return {'calibration.json': calibration, **{f'{name}.skops': skops_dumps(getattr(self, f'{name}_')) for name in _PARTS}}
 
     @classmethod
@@ -145,8 +145,7 @@ class _MixturePair(VoiceModel):
         if meta['features'] != 's0_mfcc': raise ModelFileError(f"{meta['path']}: a {cls.kind!r} model eats s0_mfcc frames, not {meta['features']!r}")
         model = cls(**meta['params'])
         for name in _PARTS: setattr(model, f'{name}_', skops_loads(files[f'{name}.skops'], meta['path']))
-        model.calibration_ = PlattScaling()
-        model.calibration_.a, model.calibration_.b = (json.loads(files['calibration.json'])[k] for k in 'ab')
+        model.calibration_ = PlattScaling.from_dict(json.loads(files['calibration.json']))
         return model
 
 # %% ../nbs/08_gmm.ipynb #91723d97

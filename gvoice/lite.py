@@ -114,9 +114,7 @@ def _lite_from_payload(cls:type, # LitePatchCNN
     except (KeyError, ValueError, OSError) as e: raise ModelFileError(f"{meta.get('path', 'model file')}: unreadable network weights ({e})") from None
     ops = [(name, {k.split('/', 1)[1]: v for k, v in arrays.items() if k.split('/', 1)[0] == str(i)}) for i, name in enumerate(params['ops'])]
     if any(name not in _RUN for name, _ in ops): raise ModelFileError(f"{meta.get('path', 'model file')}: unknown operations {sorted({n for n, _ in ops} - set(_RUN))}")
-    calibration = PlattScaling()
-    calibration.a, calibration.b = params['calibration']['a'], params['calibration']['b']
-    return cls(meta['features'], ops, params['size'], params['hop'], calibration)
+    return cls(meta['features'], ops, params['size'], params['hop'], PlattScaling.from_dict(params['calibration']))
 
 # %% ../nbs/15_lite.ipynb #5261e97d
 @register_model
@@ -124,7 +122,7 @@ class LitePatchCNN(VoiceModel):
     "A trained `PatchCNN` run by numpy: the mean patch logit of each utterance, calibrated."
     kind = 'lite_patch_cnn'
 
-    def __init__(self, features:str, # the preset the network eats (e.g. 'logmel64')
+    def __init__(self, features:str, # the array recipe the network eats (e.g. 'logmel64')
                  ops:list, # the network (`numpy_ops`)
                  size:int, # frames per patch
                  hop:int, # frames between patches
@@ -149,7 +147,7 @@ class LitePatchCNN(VoiceModel):
 
     def _params(self):
         return {'ops': [name for name, _ in self.ops], 'size': self.size, 'hop': self.hop,
-                'calibration': {'a': self.calibration_.a, 'b': self.calibration_.b}}
+                'calibration': self.calibration_.to_dict()}
 
     def _payload(self): return {'ops.npz': _ops_npz(self.ops)}
 

@@ -21,12 +21,13 @@ import anywidget
 import numpy as np
 import pandas as pd
 import soundfile as sf
+from scipy.special import expit
 import soxr
 import traitlets as T
 from matplotlib.figure import Figure
 
 from .audio import AudioError, MicrophoneError, input_devices, rms_dbfs, stream_audio, to_mono
-from .audio import _check_device, _input_device, _sounddevice  # the microphone checks of `record_audio`
+from .audio import check_device, input_device, import_sounddevice  # the microphone checks of `record_audio`
 from .gate import VOICE_F0, pitch_track
 from .models import log_odds
 from .predict import GenderPredictor
@@ -140,7 +141,7 @@ class StreamingPredictor(_SlidingWindow):
             return Window(start, end, 'uncertain', r.reason, math.nan, math.nan)
         self._history.append((float(log_odds(r.p_female)), r.speech_seconds))
         logits, weights = zip(*self._history)
-        p = float(1 / (1 + np.exp(-np.average(logits, weights=weights))))
+        p = float(expit(np.average(logits, weights=weights)))
         return Window(start, end, *_verdict(p, self.predictor.threshold), p, r.p_female)
 
 # %% ../nbs/18_live.ipynb #abd09048
@@ -177,7 +178,7 @@ def _centred(windows:list[Window], smooth:int, threshold:float) -> list[Window]:
     out, half = [], smooth // 2
     for i, w in enumerate(windows):
         if np.isnan(logits[i]): out.append(w); continue
-        p = float(1 / (1 + np.exp(-np.nanmean(logits[max(0, i - half):i + half + 1]))))
+        p = float(expit(np.nanmean(logits[max(0, i - half):i + half + 1])))
         out.append(Window(w.start, w.end, *_verdict(p, threshold), p, w.p_window))
     return out
 
@@ -219,9 +220,9 @@ def microphone_blocks(seconds:float=600.0, # stop after this long, s
                       block_seconds:float=0.1, # length of each block, s
                      ) -> Iterator[tuple[np.ndarray, int]]:
     "Blocks of float32 mono samples from the kernel's microphone as they are recorded: (block, sample rate) pairs."
-    _check_device(device)
-    sd = _sounddevice()
-    info = _input_device(sd, device)
+    check_device(device)
+    sd = import_sounddevice()
+    info = input_device(sd, device)
     sr = int(info['default_samplerate'])
     n = max(1, round(block_seconds * sr))
     try:

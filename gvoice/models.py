@@ -15,15 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from . import __version__
 from .audio import atomic_write, load_audio, resample
-from .features import FEATURE_SETS, PRESETS
+from .features import FeatureSet, get_recipe
 
 # %% auto #0
 __all__ = ['CLASSES', 'MODEL_KINDS', 'MODEL_FORMAT', 'MODEL_HOMES', 'as_labels', 'featurizer', 'register_model', 'VoiceModel',
            'SklearnModel', 'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'model_class', 'load_model',
-           'log_odds', 'PlattScaling', 'Recalibrated', 'cross_validate']
+           'log_odds', 'PlattScaling', 'Recalibrated', 'take_rows', 'cross_validate']
 
 # %% ../nbs/07_models.ipynb #d6b53867
 CLASSES = ('female', 'male')
@@ -36,13 +37,11 @@ def as_labels(y, # labels: 'female'/'male' strings (or a pandas Series of them)
     if bad: raise ValueError(f"labels must be one of {CLASSES}; got {bad[:5]}")
     return y.astype(str)
 
-def featurizer(features:str, # a name in FEATURE_SETS or PRESETS
+def featurizer(features:str, # the name of a feature recipe (gvoice.features.RECIPES)
               ):
-    "(sample rate, function (y, sr) -> array) of a feature set or preset name."
-    if features in FEATURE_SETS: return FEATURE_SETS[features].sr, lambda y, sr: FEATURE_SETS[features](y, sr).to_numpy()
-    if features in PRESETS: return PRESETS[features].sr, PRESETS[features]
-    raise ValueError(f"unknown features {features!r}: not a feature set ({sorted(FEATURE_SETS)}) "
-                     f"nor a preset ({sorted(PRESETS)})")
+    "(sample rate, function (y, sr) -> array) of a feature recipe's name."
+    recipe = get_recipe(features)
+    return recipe.sr, (lambda y, sr: recipe(y, sr).to_numpy()) if isinstance(recipe, FeatureSet) else recipe
 
 # %% ../nbs/07_models.ipynb #0c7954a6
 MODEL_KINDS = {}  # kind name -> VoiceModel subclass, filled by @register_model
@@ -75,7 +74,7 @@ class VoiceModel(_PredictMixin):
     "What every model of the course answers to: fit, P(female), featurize audio, save."
     kind = 'base'  # the name a model file records, to find the class again when loading
 
-    def __init__(self, features:str, # the feature set or preset the model eats (see `featurizer`)
+    def __init__(self, features:str, # the name of the feature recipe the model eats (see `featurizer`)
                 ):
         self.sr, self._featurize = featurizer(features)
         self.features, self.info = features, {}
@@ -148,9 +147,9 @@ class SklearnModel(VoiceModel):
     kind = 'sklearn'
 
     def __init__(self, estimator, # an unfitted scikit-learn classifier with predict_proba
-                 features:str='all', # a feature set name (see gvoice.features.FEATURE_SETS)
+                 features:str='all', # the name of a feature set (a vector recipe of gvoice.features.RECIPES)
                 ):
-        if features not in FEATURE_SETS: raise ValueError(f"SklearnModel needs a feature set, one of {sorted(FEATURE_SETS)}")
+        if not isinstance(get_recipe(features), FeatureSet): raise ValueError(f"SklearnModel needs a feature set (one vector per clip); {features!r} gives arrays")
         super().__init__(features)
         self.estimator, self.feature_names = estimator, None
 
@@ -288,6 +287,10 @@ def log_odds(p, # probabilities, a number or an array
 
 class PlattScaling:
     "P(female) = sigmoid(a * score + b), fitted on held-out scores with Platt's smoothed targets."
+    def __init__(self, a:float|None=None, # slope: given (e.g. read from a model file), or None until `fit`
+                 b:float|None=None, # intercept
+                ): self.a, self.b = a, b
+
     def fit(self, scores:np.ndarray, # one score per held-out utterance (higher: more female)
             y, # their labels
             weights:np.ndarray|None=None, # how much each utterance counts (None: equally), e.g. so that every corpus counts once
@@ -307,7 +310,18 @@ class PlattScaling:
 
     def __call__(self, scores:np.ndarray) -> np.ndarray:
         "Calibrated P(female) of `scores`."
-        return 1 / (1 + np.exp(-(self.a * np.asarray(scores, dtype=np.float64) + self.b)))
+        if self.a is None: raise RuntimeError("this PlattScaling is not fitted: call fit(scores, y) first, or give a and b")
+        return expit(self.a * np.asarray(scores, dtype=np.float64) + self.b)
+
+    def to_dict(self) -> dict:
+        "a and b, for a model file's metadata."
+        return {'a': self.a, 'b': self.b}
+
+    @classmethod
+    def from_dict(cls, d:dict, # as `to_dict` wrote it
+                 ) -> PlattScaling:
+        "The calibration a model file keeps."
+        return cls(float(d['a']), float(d['b']))
 
 # %% ../nbs/07_models.ipynb #678f2a96
 @register_model
@@ -327,7 +341,7 @@ class Recalibrated(VoiceModel):
     def _p_female(self, X): return self.platt(log_odds(self.model.p_female(X)))
 
     def _batch(self, items): return self.model._batch(items)
-    def _params(self): return {'a': self.platt.a, 'b': self.platt.b, 'inner': {'kind': self.model.kind, 'features': self.model.features, 'params': self.model._params()}}
+    def _params(self): return {**self.platt.to_dict(), 'inner': {'kind': self.model.kind, 'features': self.model.features, 'params': self.model._params()}}
     def _payload(self): return {f'inner/{name}': data for name, data in self.model._payload().items()}
 
     @classmethod
@@ -335,15 +349,15 @@ class Recalibrated(VoiceModel):
         inner = meta['params']['inner']
         if inner['kind'] == cls.kind: raise ModelFileError(f"{meta['path']}: a recalibrated model inside a recalibrated model")
         model = model_class(inner['kind'], meta['path'])._from_payload({k[len('inner/'):]: v for k, v in files.items() if k.startswith('inner/')}, {**meta, **inner})
-        platt = PlattScaling()
-        platt.a, platt.b = float(meta['params']['a']), float(meta['params']['b'])
-        return cls(model, platt)
+        return cls(model, PlattScaling.from_dict(meta['params']))
 
     def __repr__(self): return f"Recalibrated({self.model!r}, a={self.platt.a:.3f}, b={self.platt.b:.3f})"
 
 # %% ../nbs/07_models.ipynb #2421d4fd
-def _take(X, rows:np.ndarray):
-    "Rows `rows` (positions) of a DataFrame, array or list."
+def take_rows(X, # model inputs: a DataFrame, an array, or a list (e.g. of spectrograms)
+              rows:np.ndarray, # positions
+             ):
+    "Rows `rows` of model inputs, whatever their container."
     if isinstance(X, (pd.DataFrame, pd.Series)): return X.iloc[rows]
     if isinstance(X, np.ndarray): return X[rows]
     return [X[i] for i in rows]
@@ -375,11 +389,11 @@ def cross_validate(make_model, # a function of no arguments returning a fresh, u
     p, rows = np.full(len(manifest), np.nan), []
     for f in range(k):
         train, test = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
-        X_tr, y_tr, g_tr = _take(X, train), y[train], speakers[train]
+        X_tr, y_tr, g_tr = take_rows(X, train), y[train], speakers[train]
         if also_train is not None:
             X_tr, y_tr = _concat(X_tr, also_train[0]), np.r_[y_tr, also_train[1].gender.to_numpy()]
             g_tr = np.r_[g_tr, also_train[1].speaker.to_numpy()]
         model = make_model().fit(X_tr, y_tr, groups=g_tr)
-        p[test] = model.p_female(_take(X, test))
+        p[test] = model.p_female(take_rows(X, test))
         rows.append({'fold': f, 'speakers': len(set(speakers[test])), 'clips': len(test), **fold_scores(y[test], p[test])})
     return p, pd.DataFrame(rows).set_index('fold')

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
 from .audio import stream_audio
 from .gate import MIN_SPEECH, speech_gate
@@ -119,7 +120,7 @@ def _decide(e:_Evidence, # what the windows said (enough speech)
            ) -> Prediction:
     "Female, male or uncertain from the windows' log-odds, averaged with their seconds of speech as weights."
     total = float(sum(e.speech))
-    p = float(1 / (1 + np.exp(-np.average(e.logits, weights=e.speech))))
+    p = float(expit(np.average(e.logits, weights=e.speech)))
     confidence = max(p, 1 - p)
     label, reason = ('female' if p >= 0.5 else 'male'), ''
     if confidence < threshold:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .audio import load_audio, resample
 from .augment import phone_band
 from .data import GENDERS
-from .features import FEATURE_SETS, PRESETS, _audio, _map_files, _read_source, code_digest
+from .features import code_digest, get_recipe, map_files, read_source, recipe_audio
 from .synth import add_noise, room_impulse_response
 from .train import Crop, heldout_scores
 from .evaluate import summarize
@@ -100,7 +100,7 @@ class Babble(_Corruption):
         return frozenset(s for _, s, _ in self.sources)
 
     def _tag(self) -> str: return f'babble-{self.talkers}x-{self.snr_db:g}dB'
-    def _params(self): return [self.snr_db, self.talkers, [(_read_source(p)[1], s, g) for p, s, g in self.sources]]  # the sources by content, not path
+    def _params(self): return [self.snr_db, self.talkers, [(read_source(p)[1], s, g) for p, s, g in self.sources]]  # the sources by content, not path
 
     def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
         "`y` with babble at `snr_db`: one speaker per talker, each from a random point of its clip."
@@ -315,10 +315,9 @@ def sweep(model, # anything with `.features` and `.p_female(X)`, e.g. a fitted m
 # %% ../nbs/20_robustness.ipynb #00f5944e
 def _predict_clip(predictor, path:str, flat:dict) -> list[dict]:
     "The predictor's answer for one clip under every condition of `_flat`, on the audio the feature cache would see."
-    src, digest = _read_source(path)
-    data, sr, out = src.getvalue(), predictor.model.sr, []
+    sr, out = predictor.model.sr, []
     for c, l, change in flat.values():
-        r = predictor.predict(_audio(data, digest, sr, change, 0), sr)
+        r = predictor.predict(recipe_audio(path, sr, change), sr)
         out.append({'corruption': c, 'level': l, 'p_female': r.p_female, 'label': r.label, 'reason': r.reason, 'speech_seconds': r.speech_seconds})
     return out
 
@@ -332,8 +331,8 @@ def predictor_sweep(predictor, # a `gvoice.predict.GenderPredictor`
     "The predictor's P(female) (NaN where the gate refused), label and reason for every clip, corruption and level."
     _check_babble(conditions, clips)
     flat, features = _flat(conditions), predictor.model.features
-    recipe = FEATURE_SETS[features] if features in FEATURE_SETS else PRESETS[features]  # warmed up before the workers start
-    results = _map_files(partial(_predict_clip, predictor, flat=flat), clips.path.astype(str), f'sweep ({name})', n_jobs, None, progress, recipe)
+    recipe = get_recipe(features)  # warmed up before the workers start
+    results = map_files(partial(_predict_clip, predictor, flat=flat), clips.path.astype(str), f'sweep ({name})', n_jobs, None, progress, recipe)
     failed = [(p, e) for p, (_, e) in zip(clips.path, results) if e is not None]
     if failed: warnings.warn(f"{len(failed)} of {len(clips)} files left out; {failed[0][0]}: {failed[0][1]}", stacklevel=2)
     ok = [i for i, (v, _) in enumerate(results) if v is not None]

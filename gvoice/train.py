@@ -16,9 +16,9 @@ from tqdm.auto import tqdm
 
 from .augment import Augment
 from .data import GENDERS, LOADERS, assert_speaker_disjoint, load_dataset, load_librispeech, load_manifest
-from .features import FEATURE_SETS, code_digest, extract, extract_arrays
+from .features import code_digest, extract
 from .evaluate import balanced_weights, choose_calibration, choose_threshold, loco_folds, loco_metrics, summarize
-from .models import Recalibrated, VoiceModel, _take
+from .models import Recalibrated, VoiceModel, take_rows
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'PRETRAINED_FEATURES',
@@ -101,7 +101,7 @@ CONDITIONS = {'as recorded': None, 'telephone band': Augment.only(phone=True),
               'noise, 10 dB SNR': Augment.only(snr_db=(10.0, 10.0)), 'one second': Crop(1.0)}
 
 # %% ../nbs/16_train.ipynb #6ece115a
-def model_inputs(features:str, # a feature set or preset name (`model.features`)
+def model_inputs(features:str, # a feature recipe's name (`model.features`)
                  manifest:pd.DataFrame, # the clips
                  change=None, # an augmentation or condition applied to the audio first (None: as recorded)
                  copy:int=0, # which random copy of the change
@@ -109,14 +109,13 @@ def model_inputs(features:str, # a feature set or preset name (`model.features`)
                  progress:bool=True, # a progress bar
                 ) -> tuple[object, pd.DataFrame]:
     "The model inputs of the clips that could be read (a DataFrame of vectors, or a list of arrays), and those clips."
-    vectors = features in FEATURE_SETS  # as `gvoice.models.featurizer` decides: a feature set before a preset of the same name
-    ex = (extract if vectors else extract_arrays)(manifest, features, n_jobs=n_jobs, augment=change, copy=copy, progress=progress)
+    ex = extract(manifest, features, n_jobs=n_jobs, augment=change, copy=copy, progress=progress)
     if len(ex.failures):
         warnings.warn(f"{len(ex.failures)} of {len(manifest)} files left out; {ex.failures.path.iloc[0]}: {ex.failures.error.iloc[0]}", stacklevel=2)
     kept = manifest.loc[ex.features.index].reset_index(drop=True)
-    return (ex.features.reset_index(drop=True) if vectors else list(ex.features)), kept
+    return (ex.features.reset_index(drop=True) if isinstance(ex.features, pd.DataFrame) else list(ex.features)), kept
 
-def training_inputs(features:str, # a feature set or preset name (`model.features`)
+def training_inputs(features:str, # a feature recipe's name (`model.features`)
                     manifest:pd.DataFrame, # the training clips
                     copies:int=2, # augmented copies of each clip
                     augment=Augment(), # how copies are made
@@ -159,7 +158,7 @@ FAMILIES = {'floor': _classical('f0_floor'), 'logreg': _classical('logreg'), 'sv
 def make_family(name:str, # a name in FAMILIES
                 epochs:int|None=None, # Keras families: train this many epochs (None: up to 50, with early stopping)
                 seed:int=0, # Keras families: seed of weights and batches
-                features:str|None=None, # another feature set or preset than the family's own (None: its own)
+                features:str|None=None, # another feature recipe than the family's own (None: its own)
                ) -> VoiceModel:
     "A fresh, unfitted model of the family `name`."
     if name not in FAMILIES: raise ValueError(f"unknown model family {name!r}; choose one of {', '.join(FAMILIES)}")
@@ -226,11 +225,11 @@ def loco_scores(family, # a name in FAMILIES, or a function of no arguments that
         train = np.flatnonzero(rows.path.map(fold_of).ne(fold) & rows.path.isin(trainable))
         if rows.gender.iloc[train].nunique() < len(GENDERS): raise ValueError(f"without {fold!r}, the pool has clips of one gender only")
         weights = {'weights': balanced_weights(rows.iloc[train])} if balance else {}
-        model = make().fit(_take(X, train), rows.gender.iloc[train], groups=rows.speaker.iloc[train], **weights)
+        model = make().fit(take_rows(X, train), rows.gender.iloc[train], groups=rows.speaker.iloc[train], **weights)
         for name, (X_c, kept) in tests.items():
             test = np.flatnonzero(kept.path.map(fold_of).eq(fold))
             frames.append(kept.iloc[test][['path', 'speaker', 'gender', 'corpus']].assign(
-                condition=name, p_female=model.p_female(_take(X_c, test)), fold=fold, family=label))
+                condition=name, p_female=model.p_female(take_rows(X_c, test)), fold=fold, family=label))
     return pd.concat(frames, ignore_index=True)
 
 # %% ../nbs/16_train.ipynb #e4c6a516

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gvoice.audio import save_audio
-from gvoice.features import FEATURE_SETS, FeatureSet, extract, extract_arrays, file_features, mfcc_stats
+from gvoice.features import RECIPES, FeatureSet, extract, file_features, mfcc_stats
 from gvoice.synth import make_corpus
 
 CALLS = []
@@ -23,7 +23,7 @@ def counting_part(y, sr, n_mfcc=13):
 
 
 def counting_set(n_mfcc=13):
-    return FeatureSet('counting', 16000, (partial(counting_part, n_mfcc=n_mfcc),), 'mfcc_stats, counted')
+    return FeatureSet('counting', 16000, 'mfcc_stats, counted', (partial(counting_part, n_mfcc=n_mfcc),))
 
 
 @pytest.fixture(scope='module')
@@ -95,7 +95,7 @@ def buggy_type(y, sr):
 def test_a_bug_in_a_recipe_is_raised_not_tabled(corpus, n_jobs, bug):
     "A recipe's own ValueError or TypeError says nothing about the files: it stops the run instead of failing every file."
     with pytest.raises((ValueError, TypeError), match='a bug in the recipe|unsupported operand'):
-        extract(corpus.path[:4], FeatureSet('buggy', 16000, (bug,), 'a bug'), n_jobs=n_jobs, cache_dir=None, progress=False)
+        extract(corpus.path[:4], FeatureSet('buggy', 16000, 'a bug', (bug,)), n_jobs=n_jobs, cache_dir=None, progress=False)
 
 
 def test_a_cache_that_cannot_be_written_is_raised(corpus, tmp_path):
@@ -119,7 +119,7 @@ def test_unusable_files_are_tabled_with_their_reason(corpus, tmp_path):
     errors = list(ex.failures.error)
     assert errors[0].startswith(('ValueError: frames must be specified', 'AudioError')) and 'too large for uncentered' in errors[1]
     assert 'truncated' in errors[2] and 'Is a directory' in errors[3] and 'missing.wav: cannot be read' in errors[4]
-    arrays = extract_arrays([corpus.path[1], *bad], 's0_mfcc', cache_dir=None, progress=False)   # arrays alike
+    arrays = extract([corpus.path[1], *bad], 's0_mfcc', cache_dir=None, progress=False)   # arrays alike
     assert len(arrays.features) == 1 and len(arrays.failures) == len(bad)
 
 
@@ -154,7 +154,7 @@ def test_memory_is_bounded_no_audio_accumulates(tmp_path):
     assert peak < audio_bytes / 3, f'peak {peak / 1e6:.1f} MB for {audio_bytes / 1e6:.1f} MB of audio'
 
 
-def test_unknown_feature_set_and_manifest_without_paths():
+def test_unknown_recipe_and_manifest_without_paths():
     with pytest.raises(ValueError, match='choose one of'):
         extract(['x.wav'], 'nope')
     with pytest.raises(ValueError, match="no 'path' column"):
@@ -163,7 +163,8 @@ def test_unknown_feature_set_and_manifest_without_paths():
 
 def test_feature_names_are_stable_for_every_set(corpus):
     y_path = corpus.path[0]
-    for name, fs in FEATURE_SETS.items():
+    for name, fs in RECIPES.items():
+        if not isinstance(fs, FeatureSet): continue
         v = file_features(y_path, fs)
         assert v.index.is_unique, name
         assert list(v.index) == list(file_features(corpus.path[1], fs).index), name
@@ -194,7 +195,7 @@ def inner(y, n={n}):
 def part(y, sr):
     return {{'first': inner(y)}}
 
-FS = FeatureSet('edited', 16000, (part,), 'a recipe whose inner default is edited')
+FS = FeatureSet('edited', 16000, 'a recipe whose inner default is edited', (part,))
 '''
 
 

@@ -9,7 +9,7 @@ keras = pytest.importorskip('keras')
 from gvoice.augment import Augment, phone_band
 from gvoice.cnn import ARCHITECTURES, PatchCNN, patch_dataset, patches
 from gvoice.dense import DenseModel, TrainConfig, net_from_bytes, net_to_bytes, train_net
-from gvoice.features import extract, extract_arrays, file_array
+from gvoice.features import extract, file_features
 from gvoice.models import ModelFileError, cross_validate, load_model
 from gvoice.synth import make_corpus
 
@@ -95,7 +95,7 @@ def test_train_net_writes_checkpoints_and_tensorboard_logs(tmp_path):
 @pytest.mark.parametrize('arch', sorted(ARCHITECTURES))
 def test_every_architecture_trains_saves_and_reloads_identically(arch, corpus, tmp_path):
     manifest, cache = corpus
-    specs = list(extract_arrays(manifest, 'logmel64', cache_dir=cache, progress=False).features)
+    specs = list(extract(manifest, 'logmel64', cache_dir=cache, progress=False).features)
     model = PatchCNN(arch=arch, patches_per_clip=2, train=QUICK).fit(specs, manifest.gender, groups=manifest.speaker)
     back = load_model(model.save(tmp_path / f'{arch}.gvm'))
     np.testing.assert_allclose(back.p_female(specs), model.p_female(specs), atol=1e-6)
@@ -103,7 +103,7 @@ def test_every_architecture_trains_saves_and_reloads_identically(arch, corpus, t
 
 def test_patch_cnn_scores_any_length(corpus):
     manifest, cache = corpus
-    specs = list(extract_arrays(manifest, 'logmel64', cache_dir=cache, progress=False).features)
+    specs = list(extract(manifest, 'logmel64', cache_dir=cache, progress=False).features)
     model = PatchCNN(train=QUICK).fit(specs, manifest.gender, groups=manifest.speaker)
     from gvoice.audio import load_audio
     y = load_audio(manifest.path[0], sr=16000)
@@ -114,7 +114,7 @@ def test_patch_cnn_scores_any_length(corpus):
 
 def test_cross_validated_cnn_never_tests_a_training_speaker(corpus, monkeypatch):
     manifest, cache = corpus
-    specs = list(extract_arrays(manifest, 'logmel64', cache_dir=cache, progress=False).features)
+    specs = list(extract(manifest, 'logmel64', cache_dir=cache, progress=False).features)
     seen = []
     fit = PatchCNN.fit
     def spy(self, X, y, groups=None):
@@ -147,8 +147,8 @@ def test_patch_dataset_is_deterministic_and_labels_match():
 def test_augmented_copies_are_cached_reproducible_and_distinct(corpus):
     manifest, cache = corpus
     path, aug = manifest.path[0], Augment()
-    first = [file_array(path, 'logmel64', cache, augment=aug, copy=k) for k in range(3)]
-    again = [file_array(path, 'logmel64', None, augment=aug, copy=k) for k in range(3)]   # recomputed, not from the cache
+    first = [file_features(path, 'logmel64', cache, augment=aug, copy=k) for k in range(3)]
+    again = [file_features(path, 'logmel64', None, augment=aug, copy=k) for k in range(3)]   # recomputed, not from the cache
     for a, b in zip(first, again): np.testing.assert_allclose(a, b, atol=1e-3)
     assert not np.allclose(first[0][:, :50], first[1][:, :50])
     assert list(cache.rglob(f'{aug.key}-2/*/*.npy'))
