@@ -17,8 +17,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
 from gvoice.audio import load_audio
 from gvoice.features import FEATURE_SETS, extract, mfcc
 from gvoice.pitch_formants import f0_statistics, formant_features, lpc_formants, yin_track

@@ -16,8 +16,9 @@ import keras
 from gvoice.audio import load_audio
 from gvoice.cnn import PatchCNN
 from gvoice.data import load_librispeech, shared_data_dir
-from gvoice.dense import DenseModel, TrainConfig
+from gvoice.dense import DenseModel
 from gvoice.lite import LitePatchCNN
+from gvoice.nets import TrainConfig
 from gvoice.synth import make_corpus
 from gvoice.train import model_inputs
 from timing import median_ms

@@ -12,9 +12,8 @@ import numpy as np
 import librosa
 import scipy.signal
 
-from .audio import resample
+from .audio import add_noise, resample
 from .features import code_digest
-from .synth import add_noise
 
 # %% auto #0
 __all__ = ['MIN_SECONDS', 'phone_band', 'Augment']
@@ -28,6 +27,7 @@ def phone_band(y:np.ndarray, # mono samples
     narrow = scipy.signal.sosfiltfilt(scipy.signal.butter(4, [300, 3400], btype='bandpass', fs=8000, output='sos'), narrow)
     return resample(narrow.astype(np.float32), 8000, sr)[:len(y)]
 
+# %% ../nbs/11_augment.ipynb #5bdace36
 MIN_SECONDS = 0.1  # `Augment` returns shorter clips unchanged, with a warning: too short to stretch, shift or filter
 
 @dataclass(frozen=True)

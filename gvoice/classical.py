@@ -25,21 +25,19 @@ __all__ = ['CLASSICAL_MODELS', 'FEATURE_FAMILIES', 'F0Floor', 'make_classifier',
            'feature_family', 'plot_importance']
 
 # %% ../nbs/09_classical.ipynb #a1706360
-@register_model
-class F0Floor(SklearnModel):
-    "The floor every model must beat: a threshold on log median F0, with probabilities (logistic regression)."
-    kind = 'f0_floor'
+class _F0Column(SklearnModel):
+    "A logistic regression on one column, log median F0, picked by name from the feature vectors: fitting."
     column = 'f0_median'
 
     def __init__(self, features:str='all', # a feature set with an `f0_median` column: 'pitch', 'voice' or 'all'
                 ):
         super().__init__(make_pipeline(StandardScaler(), LogisticRegression()), features)
-        self.prior = None
+        self.prior_ = None
 
     def _log_f0(self, X) -> np.ndarray:
         "Log median F0 of each clip of `X`; NaN where there is none."
-        if self.feature_names is None: raise ValueError("F0Floor must be fitted on a DataFrame, to find the f0_median column by name")
-        f0 = self._matrix(X)[:, self.feature_names.index(self.column)]
+        if self.feature_names_ is None: raise ValueError("F0Floor must be fitted on a DataFrame, to find the f0_median column by name")
+        f0 = self._matrix(X)[:, self.feature_names_.index(self.column)]
         return np.log(np.where(f0 > 0, f0, np.nan))
 
     def fit(self, X:pd.DataFrame, # utterance features with an f0_median column
@@ -48,16 +46,22 @@ class F0Floor(SklearnModel):
            ):
         "Fit the threshold on the clips that have an F0; remember the share of female clips for those that do not."
         if not isinstance(X, pd.DataFrame) or self.column not in X: raise ValueError(f"F0Floor needs a DataFrame with a {self.column!r} column")
-        self.feature_names, y = list(X.columns), as_labels(y)
-        f0, self.prior = self._log_f0(X), float(np.mean(y == 'female'))
+        self.feature_names_, y = list(X.columns), as_labels(y)
+        f0, self.prior_ = self._log_f0(X), float(np.mean(y == 'female'))
         ok = np.isfinite(f0)
         if len(set(y[ok])) < 2: raise ValueError("F0Floor needs voiced clips of both genders to fit")
         self.estimator.fit(f0[ok, None], y[ok])
         return self
 
+# %% ../nbs/09_classical.ipynb #f8894bac
+@register_model
+class F0Floor(_F0Column):
+    "The floor every model must beat: a threshold on log median F0, with probabilities (logistic regression)."
+    kind = 'f0_floor'
+
     def _p_female(self, X):
         f0 = self._log_f0(X)
-        p, ok = np.full(len(f0), self.prior), np.isfinite(f0)
+        p, ok = np.full(len(f0), self.prior_), np.isfinite(f0)
         if ok.any(): p[ok] = self.estimator.predict_proba(f0[ok, None])[:, list(self.estimator.classes_).index('female')]
         return p
 
@@ -67,13 +71,13 @@ class F0Floor(SklearnModel):
         scaler, lr = self.estimator[0], self.estimator[-1]
         return float(np.exp(scaler.mean_[0] - lr.intercept_[0] / lr.coef_[0, 0] * scaler.scale_[0]))
 
-    def _params(self): return {'feature_names': self.feature_names, 'prior': self.prior}
+    def _params(self): return {'feature_names': self.feature_names_, 'prior': self.prior_}
 
     @classmethod
     def _from_payload(cls, files, meta):
         model = cls(meta['features'])
         model.estimator = skops_loads(files['estimator.skops'], meta['path'])
-        model.feature_names, model.prior = meta['params']['feature_names'], meta['params']['prior']
+        model.feature_names_, model.prior_ = meta['params']['feature_names'], meta['params']['prior']
         return model
 
 # %% ../nbs/09_classical.ipynb #bffbd760

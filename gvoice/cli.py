@@ -71,6 +71,7 @@ def _segments(f, predictor) -> list[dict]:
     from gvoice.live import segments
     return segments(f, predictor=predictor).assign(source=str(f)).to_dict('records')
 
+# %% ../nbs/90_cli.ipynb #267d32e8
 def _predictor(args):
     "The predictor the command line asked for: --model, or the pretrained one."
     from gvoice.predict import GenderPredictor
@@ -116,7 +117,7 @@ def _record(args) -> int:
     "Record from the microphone, then say female, male or uncertain for the recording; or, with --stream, every half second as it listens; or list the microphones."
     import pandas as pd
     from dataclasses import replace
-    from gvoice.audio import (_FORMATS, MAX_RECORD_SECONDS, MIN_RECORD_SECONDS, MicrophoneError, input_device, import_sounddevice,
+    from gvoice.audio import (SAVE_FORMATS, MAX_RECORD_SECONDS, MIN_RECORD_SECONDS, MicrophoneError, input_device, import_sounddevice,
                               input_devices, record_audio, save_audio)
     if args.list_devices:
         devices = input_devices()
@@ -126,8 +127,8 @@ def _record(args) -> int:
     if not MIN_RECORD_SECONDS <= args.seconds <= MAX_RECORD_SECONDS:
         raise ValueError(f"--seconds={args.seconds!r}: must be between {MIN_RECORD_SECONDS:g} and {MAX_RECORD_SECONDS:g} "
                          "(for a longer recording, record it with a recorder program, then run gvoice predict FILE)")
-    if args.out and Path(args.out).suffix.lower() not in _FORMATS:
-        raise ValueError(f"--out {args.out}: unknown audio extension; use one of {sorted(_FORMATS)}")
+    if args.out and Path(args.out).suffix.lower() not in SAVE_FORMATS:
+        raise ValueError(f"--out {args.out}: unknown audio extension; use one of {sorted(SAVE_FORMATS)}")
     if args.out and args.stream: raise ValueError("--out: a stream is not kept; record without --stream to save the recording")
     predictor = _predictor(args)
     sr = predictor.model.sr
@@ -140,6 +141,7 @@ def _record(args) -> int:
     print(json_line(r) if args.json else _prediction_table(pd.DataFrame([dict(r)])))
     return 0
 
+# %% ../nbs/90_cli.ipynb #04b40512
 def _stream(args, predictor) -> int:
     "Print an answer every half second on the last 1.5 s the microphone heard (`gvoice.live`, notebook 18), until --seconds have passed or Ctrl-C."
     from dataclasses import asdict
@@ -150,7 +152,6 @@ def _stream(args, predictor) -> int:
             print(json_line(asdict(w)) if args.json else format_window(w), flush=True)
     except KeyboardInterrupt: pass  # Ctrl-C ends a stream: what was said so far is printed
     return 0
-
 
 # %% ../nbs/90_cli.ipynb #06af27ae
 REPORT_COLUMNS = {  # the report's columns, and the line that explains each under the tables
@@ -180,6 +181,7 @@ def _report(scores:pd.DataFrame, # from gvoice.train.heldout_scores
     return (report_table(scores, 'condition', threshold).to_string() + '\n\n' + report_table(as_recorded, 'corpus', threshold).to_string()
             + f'\n\ncolumns (confidence threshold {threshold:g}):\n{legend}')
 
+# %% ../nbs/90_cli.ipynb #184294b0
 def _train(args) -> int:
     "Train a model on corpora (or repeat the shipped model's recipe), report on speakers it never heard, and save it."
     from gvoice.data import shared_data_dir
@@ -203,6 +205,7 @@ def _train(args) -> int:
         print(f"\nthe model card for data/README.md:\n\n{provenance_markdown(load_model(args.out).info)}")
     return 0
 
+# %% ../nbs/90_cli.ipynb #f2fe7aca
 def _evaluate(args) -> int:
     "Report how a model does on corpora, leaving out the speakers it was trained on."
     from gvoice.models import load_model
@@ -235,9 +238,8 @@ def _demo(args) -> int:
     "Offline, in one go: write a synthetic corpus, train a model, report on held-out voices, and predict clips and non-speech."
     import tempfile
     from gvoice.audio import save_audio
-    from gvoice.gate import non_speech
     from gvoice.predict import PRETRAINED, GenderPredictor
-    from gvoice.synth import make_corpus
+    from gvoice.synth import make_corpus, non_speech
     from gvoice.train import train_model
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix='gvoice-demo-'))
     print(f"1. a synthetic corpus of {args.speakers} voices in {root / 'corpus'}")
@@ -276,12 +278,26 @@ def _one_of(module:str, # the module that defines the names
     check.__name__ = name.lower()  # argparse names the option's type in its messages
     return check
 
-def _parser() -> argparse.ArgumentParser:
-    "The `gvoice` argument parser."
-    from gvoice import __version__
-    p = argparse.ArgumentParser(prog='gvoice', description="Recognising a speaker's gender from their voice.")
-    p.add_argument('--version', action='version', version=f'gvoice {__version__}')
-    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
+# %% ../nbs/90_cli.ipynb #cf911b82
+def _answer_options(model:bool=True, # also --model (predict, record); evaluate names its model as an argument instead
+                   ) -> argparse.ArgumentParser:
+    "A parent parser of the options of the sub-commands that answer with a model: --model, --threshold, --json."
+    p = argparse.ArgumentParser(add_help=False)
+    if model: p.add_argument('--model', help='a model file of the course (default: the pretrained model)')
+    p.add_argument('--threshold', type=float, help="least confidence max(P(female), P(male)) for a gender, below it 'uncertain' (default: the model's own)")
+    p.add_argument('--json', action='store_true', help='JSON Lines instead of a table: one JSON object per line, null where there is no value')
+    return p
+
+def _corpus_work_options() -> argparse.ArgumentParser:
+    "A parent parser of the options of the sub-commands that compute features of corpora (train, evaluate): --jobs, --quiet."
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
+    return p
+
+# %% ../nbs/90_cli.ipynb #9572f95c
+def _add_corpus(sub):
+    "The `corpus` sub-command and its options."
     c = sub.add_parser('corpus', help='write the synthetic voice corpus', description=_corpus.__doc__)
     c.add_argument('root', help='folder to write into')
     c.add_argument('--speakers', type=int, default=40, help='number of speakers (default 40)')
@@ -293,27 +309,31 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument('--jobs', type=int, default=1, help='parallel processes (default 1)')
     c.add_argument('--quiet', action='store_true', help='no progress bar')
     c.set_defaults(run=_corpus)
-    pr = sub.add_parser('predict', help='female, male or uncertain for audio files', description=_predict.__doc__)
+
+def _add_predict(sub):
+    "The `predict` sub-command and its options."
+    pr = sub.add_parser('predict', help='female, male or uncertain for audio files', description=_predict.__doc__, parents=[_answer_options()])
     pr.add_argument('paths', nargs='+', help='audio files, or folders to walk')
-    pr.add_argument('--model', help='a model file of the course (default: the pretrained model)')
-    pr.add_argument('--threshold', type=float, help="least confidence for a gender (default: the model's own)")
-    pr.add_argument('--json', action='store_true', help='JSON Lines instead of a table: one JSON object per file, null where there is no value')
     per = pr.add_mutually_exclusive_group()
     per.add_argument('--windows', dest='per', action='store_const', const='window', default='file', help='an answer per window of each file, with its start')
     per.add_argument('--segments', dest='per', action='store_const', const='segment', help='time-stamped female, male and uncertain segments of each file: who spoke when')
     pr.add_argument('--window-seconds', type=float, default=30.0, help='long files are judged in windows this long (default 30)')
     pr.set_defaults(run=_predict)
-    rc = sub.add_parser('record', help='record from the microphone and say female, male or uncertain', description=_record.__doc__)
+
+def _add_record(sub):
+    "The `record` sub-command and its options."
+    rc = sub.add_parser('record', help='record from the microphone and say female, male or uncertain', description=_record.__doc__, parents=[_answer_options()])
     rc.add_argument('--seconds', type=float, default=3.0, help='how long to record (default 3)')
     rc.add_argument('--device', type=_device_arg, help='input device: an index or part of a name from --list-devices (default: the system default)')
     rc.add_argument('--out', help='also save the recording to this file (.wav, .flac, .ogg or .mp3)')
-    rc.add_argument('--model', help='a model file of the course (default: the pretrained model)')
-    rc.add_argument('--threshold', type=float, help="least confidence for a gender (default: the model's own)")
-    rc.add_argument('--json', action='store_true', help='one line of JSON instead of a table, null where there is no value')
     rc.add_argument('--stream', action='store_true', help='answer every half second on the last 1.5 s heard, for --seconds (up to 600) or until Ctrl-C')
     rc.add_argument('--list-devices', action='store_true', help='list the input devices and exit')
     rc.set_defaults(run=_record)
-    t = sub.add_parser('train', help='train a model on corpora, holding out speakers of each', description=_train.__doc__)
+
+# %% ../nbs/90_cli.ipynb #a92ecb32
+def _add_train(sub):
+    "The `train` sub-command and its options."
+    t = sub.add_parser('train', help='train a model on corpora, holding out speakers of each', description=_train.__doc__, parents=[_corpus_work_options()])
     t.add_argument('corpora', nargs='*', help='corpora as NAME:PATH (e.g. synth:data/synth, librispeech:data/LibriSpeech) or manifest CSVs')
     t.add_argument('--out', required=True, help='the model file to write (.gvm)')
     t.add_argument('--pretrained', action='store_true', help="repeat the shipped model's recipe on the shared real speech")
@@ -328,25 +348,34 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--exclude', action='append', default=[], metavar='CORPUS', help="leave this corpus out (repeat for more), e.g. --exclude SpeechAccentArchive")
     t.add_argument('--terms', action='append', type=_one_of('gvoice.train', 'TERMS'),
                    help=f"train only on corpora whose licence allows it (repeat for more): {_TERMS}")
-    t.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
-    t.add_argument('--quiet', action='store_true', help='no progress bars')
     t.set_defaults(run=_train)
-    e = sub.add_parser('evaluate', help="a model's report on corpora, without the speakers it trained on", description=_evaluate.__doc__)
+
+def _add_evaluate(sub):
+    "The `evaluate` sub-command and its options."
+    e = sub.add_parser('evaluate', help="a model's report on corpora, without the speakers it trained on", description=_evaluate.__doc__,
+                       parents=[_answer_options(model=False), _corpus_work_options()])
     e.add_argument('model', help="a model file of the course, or 'pretrained'")
     e.add_argument('corpora', nargs='+', help='corpora as NAME:PATH or manifest CSVs')
     e.add_argument('--as-recorded', action='store_true', help='only as recorded (default: also telephone band, noise, one second)')
-    e.add_argument('--threshold', type=float, help="confidence threshold for coverage (default: the model's own, as predict uses)")
-    e.add_argument('--json', action='store_true', help='JSON Lines instead of tables: one JSON object per condition and corpus')
-    e.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
-    e.add_argument('--quiet', action='store_true', help='no progress bars')
     e.set_defaults(run=_evaluate)
+
+def _add_demo(sub):
+    "The `demo` sub-command and its options."
     d = sub.add_parser('demo', help='corpus, training, evaluation and predictions in one go, offline', description=_demo.__doc__)
     d.add_argument('root', nargs='?', help='folder to work in (default: a new temporary folder)')
     d.add_argument('--speakers', type=int, default=24, help='synthetic voices (default 24)')
     d.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     d.set_defaults(run=_demo)
-    return p
 
+# %% ../nbs/90_cli.ipynb #0c758953
+def _parser() -> argparse.ArgumentParser:
+    "The `gvoice` argument parser."
+    from gvoice import __version__
+    p = argparse.ArgumentParser(prog='gvoice', description="Recognising a speaker's gender from their voice.")
+    p.add_argument('--version', action='version', version=f'gvoice {__version__}')
+    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    for add in (_add_corpus, _add_predict, _add_record, _add_train, _add_evaluate, _add_demo): add(sub)
+    return p
 def main(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
         ) -> int:
     "Entry point of the `gvoice` console script; returns the exit code."

@@ -12,9 +12,9 @@ import pandas as pd
 import keras
 import tensorflow as tf
 
-from .dense import KerasModel, TrainConfig
 from .features import pad_frames, patches
 from .models import register_model
+from .nets import KerasModel, TrainConfig
 
 # %% auto #0
 __all__ = ['ARCHITECTURES', 'compact_cnn', 's3_1d_cnn', 's3_2d_cnn', 's4_cnn', 'patch_dataset', 'PatchCNN']
@@ -87,6 +87,17 @@ def _spec_augment(x:tf.Tensor, seed:tf.Tensor, freq_mask:int, time_mask:int, n_m
             x = tf.where(inside, mean, x)
     return x
 
+# %% ../nbs/12_cnn.ipynb #08441a2d
+def _frame_table(views:list[list[np.ndarray]], # per clip, its spectrograms (the original first, then augmented copies)
+                 size:int, # frames per patch: shorter spectrograms are padded to it
+                ) -> dict[str, tf.Tensor]:
+    "Every spectrogram's frames end to end, (all frames, n_mels), with each copy's offset and length and each clip's first copy and number of copies."
+    arrays = [pad_frames(np.asarray(v, np.float32), size) for clip in views for v in clip]
+    n_views, lengths = np.array([len(clip) for clip in views]), np.array([a.shape[1] for a in arrays])
+    return {'frames': tf.constant(np.concatenate(arrays, axis=1).T), 'offsets': tf.constant(np.r_[0, np.cumsum(lengths)[:-1]], tf.int32),
+            'lengths': tf.constant(lengths, tf.int32), 'first_view': tf.constant(np.r_[0, np.cumsum(n_views)[:-1]], tf.int32),
+            'n_views': tf.constant(n_views, tf.int32)}
+
 # %% ../nbs/12_cnn.ipynb #16e3d780
 def patch_dataset(views:list[list[np.ndarray]], # per clip, its spectrograms (the original first, then augmented copies)
                   t:np.ndarray, # per clip, 1.0 female / 0.0 male
@@ -98,23 +109,17 @@ def patch_dataset(views:list[list[np.ndarray]], # per clip, its spectrograms (th
                   seed:int=0, # seed of all random draws
                  ) -> tf.data.Dataset:
     "An endless tf.data stream of batches of random patches of random copies of random clips, with gain and SpecAugment."
-    arrays = [pad_frames(np.asarray(v, np.float32), size) for clip in views for v in clip]
-    n_views = np.array([len(clip) for clip in views])
-    lengths = np.array([a.shape[1] for a in arrays])
-    first_view = tf.constant(np.r_[0, np.cumsum(n_views)[:-1]], tf.int32)
-    n_views, offsets = tf.constant(n_views, tf.int32), tf.constant(np.r_[0, np.cumsum(lengths)[:-1]], tf.int32)
-    lengths, targets = tf.constant(lengths, tf.int32), tf.constant(t, tf.float32)
-    frames = tf.constant(np.concatenate(arrays, axis=1).T)  # (all frames, n_mels)
-    n_clips = len(views)
+    tab, n_clips = _frame_table(views, size), len(views)
+    targets = tf.constant(t, tf.float32)
 
     def example(i):
         s = tf.stack([tf.cast(i, tf.int32), tf.constant(seed, tf.int32)])
         u = lambda k, hi: tf.random.stateless_uniform((), tf.random.experimental.stateless_fold_in(s, k), 0, hi, tf.int32)
         c = u(0, n_clips)
-        v = first_view[c] + u(1, n_views[c])
-        start = offsets[v] + u(2, lengths[v] - size + 1)
-        x = tf.transpose(frames[start:start + size])
-        x.set_shape((frames.shape[1], size))
+        v = tab['first_view'][c] + u(1, tab['n_views'][c])
+        start = tab['offsets'][v] + u(2, tab['lengths'][v] - size + 1)
+        x = tf.transpose(tab['frames'][start:start + size])
+        x.set_shape((tab['frames'].shape[1], size))
         if gain_db: x += tf.random.stateless_uniform((), tf.random.experimental.stateless_fold_in(s, 3), -gain_db, gain_db)
         if freq_mask or time_mask: x = _spec_augment(x, tf.random.experimental.stateless_fold_in(s, 4), freq_mask, time_mask)
         return x, targets[c]
@@ -148,7 +153,7 @@ class _PatchInputs(KerasModel):
 
     def _logits(self, X):
         P, owner = self._patches(X)
-        z = np.concatenate([self.net(P[i:i + 512], training=False).numpy().ravel() for i in range(0, len(P), 512)])
+        z = np.concatenate([self.net_(P[i:i + 512], training=False).numpy().ravel() for i in range(0, len(P), 512)])
         return np.bincount(owner, z, minlength=len(X)) / np.bincount(owner, minlength=len(X))
 
     def _batch(self, items): return list(items)

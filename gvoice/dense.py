@@ -5,182 +5,16 @@
 # %% ../nbs/10_dense.ipynb #8945a444
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's start-up chatter
 import keras
 import tensorflow as tf
 
-from .data import speaker_split
-from .models import ModelFileError, PlattScaling, VoiceModel, as_labels, register_model, take_rows
+from .models import register_model
+from .nets import KerasModel, TrainConfig
 
 # %% auto #0
-__all__ = ['TrainConfig', 'train_net', 'KerasModel', 'net_to_bytes', 'net_from_bytes', 'dense_net', 'vector_dataset',
-           'DenseModel']
-
-# %% ../nbs/10_dense.ipynb #e3b97dda
-@dataclass
-class TrainConfig:
-    "How a Keras network of the course is trained."
-    epochs:int = 60  # most passes over the training data (early stopping usually ends sooner)
-    batch_size:int = 256  # examples per gradient step
-    lr:float = 1e-3  # peak learning rate of the cosine schedule (Adam)
-    patience:int = 8  # epochs without a better validation loss before stopping
-    min_epochs:int = 0  # train at least this many epochs before early stopping may stop (small, noisy validation sets)
-    valid:float = 0.15  # fraction of each gender's training speakers held out for early stopping and calibration
-    seed:int = 0  # seeds weights, shuffling, dropout and the validation speakers
-    checkpoint_dir:str|None = None  # write the best network so far here as best.keras (None: no checkpoints)
-    log_dir:str|None = None  # write TensorBoard logs here (None: no logs)
-    progress:bool = True  # a progress bar over epochs
-
-# %% ../nbs/10_dense.ipynb #4aa4bd2a
-class _EpochBar(keras.callbacks.Callback):
-    "A tqdm bar over epochs showing the losses (Keras' own bar prints a line per epoch in notebooks)."
-    def __init__(self, epochs:int):
-        super().__init__()
-        from tqdm.auto import tqdm
-        self.bar = tqdm(total=epochs, desc='training', unit='epoch')
-    def on_epoch_end(self, epoch, logs=None):
-        self.bar.update(1); self.bar.set_postfix({k: f'{v:.3f}' for k, v in (logs or {}).items() if 'loss' in k})
-    def on_train_end(self, logs=None): self.bar.close()
-
-def train_net(net:keras.Model, # a network that outputs one logit (log-odds of female) per example
-              train:tf.data.Dataset, # batches of (inputs, 1.0 for female / 0.0 for male), repeated forever
-              valid:tf.data.Dataset, # validation batches, finite
-              steps_per_epoch:int, # batches per epoch of `train`
-              config:TrainConfig, # epochs, learning rate, early stopping, checkpoints, logs
-             ) -> keras.callbacks.History:
-    "Train `net` with Adam on a cosine schedule, stopping early on validation loss and keeping the best weights."
-    schedule = keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=config.epochs * steps_per_epoch, alpha=0.05)
-    net.compile(optimizer=keras.optimizers.Adam(schedule), loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name='accuracy')])
-    callbacks = [keras.callbacks.EarlyStopping('val_loss', patience=config.patience, restore_best_weights=True, start_from_epoch=config.min_epochs)]
-    if config.checkpoint_dir:
-        callbacks.append(keras.callbacks.ModelCheckpoint(str(Path(config.checkpoint_dir) / 'best.keras'), 'val_loss', save_best_only=True))
-    if config.log_dir:
-        try: import tensorboard  # noqa: F401  (tf.summary needs it to write logs)
-        except ImportError: raise ImportError("TrainConfig.log_dir asks for TensorBoard logs: `pip install tensorboard`") from None
-        callbacks.append(keras.callbacks.TensorBoard(config.log_dir))
-    if config.progress: callbacks.append(_EpochBar(config.epochs))
-    return net.fit(train, validation_data=valid, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-                   callbacks=callbacks, shuffle=False, verbose=0)  # tf.data shuffles
-
-# %% ../nbs/10_dense.ipynb #1afe3f41
-def _valid_mask(y:np.ndarray, groups, valid:float, seed:int) -> np.ndarray:
-    "Rows held out for validation: `valid` of each gender's speakers (`groups`), whole."
-    split = speaker_split(pd.DataFrame({'speaker': np.asarray(groups), 'gender': y}), valid=valid, test=0, seed=seed)
-    return split.to_numpy() == 'valid'
-
-def _checked_split(y, # the training utterances' labels
-                   groups, # their speakers
-                   fraction:float, # of each gender's speakers, held out for validation
-                   seed:int, # random seed of the split
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    "`y` as labels, and the mask of the rows held out for validation; a ValueError unless both sides have both genders."
-    y = as_labels(y)
-    if len(set(y)) < 2: raise ValueError(f"need both genders to train; all {len(y)} utterances are {y[0]!r}")
-    valid = _valid_mask(y, groups, fraction, seed)
-    if len(set(y[valid])) < 2 or len(set(y[~valid])) < 2:
-        raise ValueError(f"need both genders in training and in validation; have {len(y)} utterances, {int(valid.sum())} for validation")
-    return y, valid
-
-# %% ../nbs/10_dense.ipynb #7214c939
-class _KerasNet(VoiceModel):
-    "What a Keras model's subclass provides: the network, how to feed it, and a logit per utterance."
-    def _arch(self) -> dict: return {}  # constructor arguments that define the network (JSON)
-    def _prepare(self, X) -> None: pass  # learn input bookkeeping from the training inputs (column names, fill values)
-    def _state(self) -> dict: return {}  # that bookkeeping, as JSON
-    def _set_state(self, state:dict) -> None: pass
-    def _build(self, X) -> keras.Model: raise NotImplementedError
-    def _dataset(self, X, t:np.ndarray, training:bool) -> tuple[tf.data.Dataset, int]: raise NotImplementedError  # (dataset, batches per epoch)
-    def _logits(self, X) -> np.ndarray: raise NotImplementedError
-
-# %% ../nbs/10_dense.ipynb #ff8fd5ce
-class KerasModel(_KerasNet):
-    "A Keras network giving a logit per utterance, trained with `train_net` and calibrated on validation speakers."
-    kind = 'keras'
-
-    def __init__(self, features:str, # the name of the feature recipe the network eats
-                 train:TrainConfig|None=None, # how to train it
-                ):
-        super().__init__(features)
-        self.train = train or TrainConfig()
-        self.net, self.calibration_, self.history_ = None, None, None
-
-    def fit(self, X, # training inputs, one per utterance
-            y, # their labels, 'female'/'male'
-            groups=None, # their speakers, required: validation speakers are held out whole (rows without speaker ids: np.arange(len(y)))
-           ):
-        "Train the network on most training speakers; calibrate its logits on the rest."
-        if groups is None:
-            raise ValueError(f"{type(self).__name__}.fit needs `groups`, the speaker of each utterance: validation and calibration hold out "
-                             "whole speakers (rows without speaker ids: groups=np.arange(len(y)), each row its own group)")
-        keras.utils.set_random_seed(self.train.seed)
-        y, valid = _checked_split(y, groups, self.train.valid, self.train.seed)
-        tr, va, t = np.flatnonzero(~valid), np.flatnonzero(valid), (y == 'female').astype('float32')
-        self._prepare(take_rows(X, tr))
-        self.net = self._build(take_rows(X, tr))
-        (train, steps), (val, _) = self._dataset(take_rows(X, tr), t[tr], True), self._dataset(take_rows(X, va), t[va], False)
-        self.history_ = pd.DataFrame(train_net(self.net, train, val, steps, self.train).history)
-        self.calibration_ = PlattScaling().fit(self._logits(take_rows(X, va)), y[va])
-        return self
-
-    def _p_female(self, X): return self.calibration_(self._logits(X))
-    def _params(self): return _keras_params(self)
-    def _payload(self): return {'net.keras': net_to_bytes(self.net)}
-
-    @classmethod
-    def _from_payload(cls, files, meta): return _keras_from_payload(cls, files, meta)
-
-# %% ../nbs/10_dense.ipynb #f06ffd01
-def net_to_bytes(net:keras.Model, # a Keras network
-                ) -> bytes:
-    "The network (architecture and weights, not the optimizer) as the bytes of a native `.keras` file."
-    # the same layers and weights, never compiled (no optimizer state); a single input is passed as itself, not as a
-    # list of one, or the reloaded network would warn on every call with a bare array
-    inputs = net.inputs[0] if len(net.inputs) == 1 else net.inputs
-    bare = keras.Model(inputs, net.outputs, name=net.name)
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / 'net.keras'
-        bare.save(path)
-        return path.read_bytes()
-
-def net_from_bytes(data:bytes, # the bytes of a `.keras` file
-                   source:str='model file', # what to name in error messages
-                  ) -> keras.Model:
-    "A network from the bytes of a `.keras` file, loaded with safe_mode on (no code from the file runs)."
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / 'net.keras'
-        path.write_bytes(data)
-        try: return keras.saving.load_model(path, compile=False, safe_mode=True)
-        except Exception as e:  # Keras raises ValueError, TypeError, KeyError, OSError... for bad files: report them all the same way
-            raise ModelFileError(f"{source}: its Keras network cannot be loaded in safe mode ({type(e).__name__}: {str(e)[:300]})") from None
-
-# %% ../nbs/10_dense.ipynb #01f4dbe7
-def _keras_params(model:KerasModel) -> dict:
-    "What a Keras model's file keeps in its metadata: architecture, training settings, input bookkeeping, calibration."
-    return {'arch': model._arch(), 'train': asdict(model.train), 'state': model._state(),
-            'calibration': model.calibration_.to_dict(),
-            'epochs_trained': None if model.history_ is None else len(model.history_)}
-
-def _keras_from_payload(cls:type, # the KerasModel subclass the file names
-                        files:dict, # the payload files: the network as `net.keras`
-                        meta:dict, # the metadata, `params` as `_keras_params` wrote it
-                       ) -> KerasModel:
-    "A Keras model rebuilt from its file: the object from the metadata, the network from its `.keras` bytes (safe mode)."
-    params = meta['params']
-    model = cls(meta['features'], **params['arch'], train=TrainConfig(**params['train']))
-    model._set_state(params['state'])
-    model.net = net_from_bytes(files['net.keras'], meta.get('path', 'model file'))
-    model.calibration_ = PlattScaling.from_dict(params['calibration'])
-    return model
+__all__ = ['dense_net', 'vector_dataset', 'DenseModel']
 
 # %% ../nbs/10_dense.ipynb #3f611201
 def dense_net(n_inputs:int, # features per utterance
@@ -213,31 +47,31 @@ def vector_dataset(X:np.ndarray, # inputs, one row per example
 # %% ../nbs/10_dense.ipynb #b4235b9e
 class _VectorInputs(KerasModel):
     "A Keras model on named utterance vectors: the columns checked, mel powers in decibels when `log_mel`, missing values filled."
-    def _state(self): return {'feature_names': self.feature_names, 'fill': self.fill_}
-    def _set_state(self, state): self.feature_names, self.fill_ = state['feature_names'], state['fill']
+    def _state(self): return {'feature_names': self.feature_names_, 'fill': self.fill_}
+    def _set_state(self, state): self.feature_names_, self.fill_ = state['feature_names'], state['fill']
 
     def _prepare(self, X):
         if not isinstance(X, pd.DataFrame): raise TypeError("DenseModel needs a DataFrame of named features (as `extract` gives)")
-        self.feature_names = list(X.columns)
+        self.feature_names_ = list(X.columns)
         self.fill_ = [float(v) if np.isfinite(v) else 0.0 for v in self._transform(X).median(axis=0)]
 
     def _transform(self, X:pd.DataFrame) -> pd.DataFrame:
         "`X` with its columns checked, and mel powers in decibels when `log_mel`."
-        if list(X.columns) != self.feature_names:
-            raise ValueError(f"features differ from those the model was trained on ({len(self.feature_names)} columns of {self.features!r})")
+        if list(X.columns) != self.feature_names_:
+            raise ValueError(f"features differ from those the model was trained on ({len(self.feature_names_)} columns of {self.features!r})")
         if not self.log_mel: return X.astype('float64')
         mel = X.columns.str.startswith('mel')
         return X.astype('float64').assign(**{c: 10 * np.log10(np.maximum(X[c].to_numpy('float64'), 1e-10)) for c in X.columns[mel]})
 
     def _matrix(self, X) -> np.ndarray:
         "The network's input: transformed features with missing values filled, float32."
-        if not isinstance(X, pd.DataFrame): X = pd.DataFrame(np.atleast_2d(X), columns=self.feature_names)
+        if not isinstance(X, pd.DataFrame): X = pd.DataFrame(np.atleast_2d(X), columns=self.feature_names_)
         M = self._transform(X).to_numpy()
         return np.where(np.isnan(M), np.asarray(self.fill_), M).astype('float32')
 
     def featurize(self, y, sr):
         "The model's feature vector of one utterance, as a one-row DataFrame with the training columns."
-        return pd.DataFrame([super().featurize(y, sr)], columns=self.feature_names)
+        return pd.DataFrame([super().featurize(y, sr)], columns=self.feature_names_)
 
     def _batch(self, items): return pd.concat(items, ignore_index=True)
 
@@ -256,17 +90,17 @@ class DenseModel(_VectorInputs):
                 ):
         super().__init__(features, train)
         self.widths, self.dropout, self.batchnorm, self.log_mel = tuple(widths), dropout, batchnorm, log_mel
-        self.feature_names, self.fill_ = None, None
+        self.feature_names_, self.fill_ = None, None
 
     def _arch(self): return {'widths': list(self.widths), 'dropout': self.dropout, 'batchnorm': self.batchnorm, 'log_mel': self.log_mel}
 
     def _build(self, X):
         norm = keras.layers.Normalization(name='standardise')
         norm.adapt(self._matrix(X))
-        return dense_net(len(self.feature_names), self.widths, self.dropout, self.batchnorm, norm)
+        return dense_net(len(self.feature_names_), self.widths, self.dropout, self.batchnorm, norm)
 
     def _dataset(self, X, t, training): return vector_dataset(self._matrix(X), t, self.train.batch_size, training, self.train.seed)
 
     def _logits(self, X):
         M = self._matrix(X)
-        return np.concatenate([self.net(M[i:i + 8192], training=False).numpy().ravel() for i in range(0, max(len(M), 1), 8192)])[:len(M)]
+        return np.concatenate([self.net_(M[i:i + 8192], training=False).numpy().ravel() for i in range(0, max(len(M), 1), 8192)])[:len(M)]

@@ -51,6 +51,7 @@ class _Tensor:
     shape: tuple
     stride: tuple
 
+# %% ../nbs/17_transfer.ipynb #2efe948f
 def _rebuild_tensor(storage, offset, shape, stride, requires_grad=False, hooks=None, metadata=None) -> _Tensor:
     "Stands in for torch._utils._rebuild_tensor_v2."
     return _Tensor(storage, int(offset), tuple(shape), tuple(stride))
@@ -270,6 +271,7 @@ def _check_wav(y) -> np.ndarray:
     if not np.isfinite(y).all(): raise ValueError("the samples hold NaN or infinity")
     return y
 
+# %% ../nbs/17_transfer.ipynb #3b581c0b
 class SpeakerEncoder:
     "resemblyzer's GE2E speaker encoder in numpy: an utterance to a 256-d unit vector that tells speakers apart."
     def __init__(self, weights:dict, # PyTorch's names ('lstm.weight_ih_l0' … 'linear.bias') and 'mel_basis' -> arrays
@@ -313,6 +315,7 @@ class SpeakerEncoder:
         "The embedding of an utterance at any rate: resampled to 16 kHz, raised to -30 dBFS if quieter, embedded; (256,) float32."
         return self.embed_wav(normalize_volume(resample(_check_wav(y), sr, SAMPLING_RATE)))
 
+# %% ../nbs/17_transfer.ipynb #e2fdaf58
 GE2E_SHA256 = 'bcd0121290de83c8ec6856b87a769170055ef01a04366437041b331c273d41e8'  # of the shipped file: a changed file is refused (and, named in this code, it changes every cached embedding's key)
 
 @lru_cache(maxsize=1)

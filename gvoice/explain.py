@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.signal
 
+from .data import GENDERS
 from .models import log_odds
 from .synth import HILLENBRAND_1995
 
@@ -64,7 +65,7 @@ def cam_layer(net, # a Keras network
     while i + 1 < len(layers) and isinstance(layers[i + 1], (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation)): i += 1
     return layers[i].name
 
-def grad_cam(net, # a Keras network: arrays (n_mels, frames) in, one logit (female) out, e.g. `PatchCNN.net`
+def grad_cam(net, # a Keras network: arrays (n_mels, frames) in, one logit (female) out, e.g. `PatchCNN.net_`
              X:np.ndarray, # inputs, (n, n_mels, frames)
              target=1.0, # +1 explains the female logit, -1 the male one; a number or one per input
              layer:str|None=None, # the convolutional layer to explain (None: `cam_layer(net)`)
@@ -162,7 +163,7 @@ def by_gender(values:np.ndarray, # (n_clips, n_bands) per clip: evidence for fem
              ) -> pd.DataFrame:
     "Mean over the clips of each gender, per band (female, male); signed, also their mean (both): evidence net of any shift common to all clips."
     values, gender = np.asarray(values, np.float64), np.asarray(gender)
-    out = pd.DataFrame({g: (-1 if signed and g == 'male' else 1) * values[gender == g].mean(axis=0) for g in ('female', 'male')})
+    out = pd.DataFrame({g: (-1 if signed and g == 'male' else 1) * values[gender == g].mean(axis=0) for g in GENDERS})
     if signed: out['both'] = (out.female + out.male) / 2
     if hz is not None: out.index = pd.Index(np.round(hz, 1), name='Hz')
     return out

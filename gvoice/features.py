@@ -12,14 +12,13 @@ import json
 import os
 import types
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-import scipy.fft
 import librosa  # light: its submodules (and numba) load on first use, which the shipped model's features never make
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
@@ -48,9 +47,9 @@ def mfcc(y:np.ndarray, # mono samples
          sr:int, # sample rate in Hz
          n_mfcc:int=13, # coefficients kept (c0 included)
          n_mels:int=40, # mel bands
-         frame_length:int|None=None, # samples per frame, also the FFT size (default 25 ms)
+         n_fft:int|None=None, # FFT size, samples; also the frame (window) length (default 25 ms)
          hop_length:int|None=None, # samples between frames (default 10 ms)
-         preemphasis:float=0.97, # pre-emphasis coefficient (0: none)
+         preemphasis_coef:float=0.97, # pre-emphasis y[n] - coef·y[n-1] (0: none)
          lifter:float=22, # sinusoidal lifter length (0: none)
          fmin:float=0.0, # lowest frequency of the filterbank, Hz
          fmax:float|None=None, # highest (default sr/2)
@@ -59,9 +58,9 @@ def mfcc(y:np.ndarray, # mono samples
          normalize:bool=False, # cepstral mean and variance normalisation over the utterance
         ) -> np.ndarray:
     "Mel-frequency cepstral coefficients of `y`: (n_mfcc × (1 + deltas), n_frames)."
-    frame_length, hop_length = frame_lengths(sr, frame_length, hop_length)
-    if preemphasis: y = librosa.effects.preemphasis(y, coef=preemphasis, zi=[0.0])
-    c = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=frame_length, hop_length=hop_length,
+    n_fft, hop_length = frame_lengths(sr, n_fft, hop_length)
+    if preemphasis_coef: y = librosa.effects.preemphasis(y, coef=preemphasis_coef, zi=[0.0])
+    c = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length,
                              center=center, lifter=lifter, fmin=fmin, fmax=fmax)
     if deltas: c = np.concatenate([c] + [librosa.feature.delta(c, order=k, width=9, mode='nearest')
                                          for k in range(1, deltas + 1)])
@@ -71,7 +70,7 @@ def mfcc(y:np.ndarray, # mono samples
 def log_mel(y:np.ndarray, # mono samples
             sr:int, # sample rate in Hz
             n_mels:int=64, # mel bands
-            frame_length:int|None=None, # samples per frame, also the FFT size (default 25 ms)
+            n_fft:int|None=None, # FFT size, samples; also the frame (window) length (default 25 ms)
             hop_length:int|None=None, # samples between frames (default 10 ms)
             fmin:float=50.0, # lowest frequency, Hz
             fmax:float|None=None, # highest (default sr/2)
@@ -79,8 +78,8 @@ def log_mel(y:np.ndarray, # mono samples
             center:bool=True, # pad so that frames are centred on t * hop_length
            ) -> np.ndarray:
     "Log-mel spectrogram of `y` in dB: (n_mels, n_frames)."
-    frame_length, hop_length = frame_lengths(sr, frame_length, hop_length)
-    S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=frame_length, hop_length=hop_length, n_mels=n_mels,
+    n_fft, hop_length = frame_lengths(sr, n_fft, hop_length)
+    S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
                                        fmin=fmin, fmax=fmax, center=center)
     return librosa.power_to_db(S, top_db=top_db)
 
@@ -103,11 +102,11 @@ def _tonnetz(y:np.ndarray, sr:int, hop_length:int) -> np.ndarray:
 
 def spectral_stats(y:np.ndarray, # mono samples
                    sr:int, # sample rate in Hz
-                   frame_length:int|None=None, # samples per frame (default 25 ms)
+                   n_fft:int|None=None, # FFT size, samples; also the frame length (default 25 ms, at least 512)
                    hop_length:int|None=None, # samples between frames (default 10 ms)
                   ) -> dict[str, float]:
     "S3's spectral statistics of `y` (ZCR, RMS, centroid, bandwidth, roll-off, flatness, contrast, tonnetz), summarised over frames."
-    n_fft, hop = frame_lengths(sr, frame_length, hop_length)
+    n_fft, hop = frame_lengths(sr, n_fft, hop_length)
     n_fft = max(n_fft, 512)  # spectral contrast needs octave bands down to 200 Hz
     S = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop))
     rows = {'zcr': librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop),
@@ -143,6 +142,7 @@ class Recipe:
         "A digest of what determines the output (name, rate, the code it runs and the libraries it calls), for the cache."
         return _recipe_key(self.name, self.sr, self.functions)
 
+# %% ../nbs/06_features.ipynb #5a38f02d
 @dataclass(frozen=True)
 class ArrayRecipe(Recipe):
     "A recipe whose output is an array (a spectrogram, a frame matrix), e.g. a write-up's model input."
@@ -158,8 +158,9 @@ class ArrayRecipe(Recipe):
     def _read(self, path:Path) -> np.ndarray: return np.load(path, allow_pickle=False)
     def _table(self, arrays:list, index) -> pd.Series: return pd.Series(arrays, index=index, dtype=object, name=self.name)
 
+# %% ../nbs/06_features.ipynb #4a6a78d1
 def _s0(y, sr): return mfcc(y, sr, n_mfcc=13, normalize=True).T
-def _s1(y, sr): return mfcc(y, sr, n_mfcc=12, n_mels=40, lifter=22, preemphasis=0.97, center=False)
+def _s1(y, sr): return mfcc(y, sr, n_mfcc=12, n_mels=40, lifter=22, preemphasis_coef=0.97, center=False)
 def _s2(y, sr): return librosa.feature.melspectrogram(y=y, sr=sr).mean(axis=1)
 def _s3(y, sr): return librosa.feature.mfcc(y=librosa.util.fix_length(y[:2 * sr], size=2 * sr), sr=sr, n_mfcc=40)
 def _s3_stats(y, sr): return np.array(list(spectral_stats(y, sr).values()))
@@ -223,6 +224,7 @@ class FeatureSet(Recipe):
     def _table(self, vectors:list, index) -> pd.DataFrame:
         return pd.DataFrame([v.to_numpy() for v in vectors], index=index, columns=vectors[0].index if vectors else None, dtype=np.float32)
 
+# %% ../nbs/06_features.ipynb #324d7f40
 FEATURE_SETS = [
     FeatureSet('pitch', 16000, 'F0 statistics, jitter, shimmer, HNR', (pitch_features,)),
     FeatureSet('formants', 16000, 'F1-F4 medians, dispersion, vocal-tract length, ratios', (formant_features,)),
@@ -269,6 +271,7 @@ def read_source(path, # an audio file
     src = io.BytesIO(data); src.name = str(path)
     return src, hashlib.sha256(data).hexdigest()
 
+# %% ../nbs/06_features.ipynb #03583684
 def _variant(augment, copy:int) -> str:
     "The cache's name for copy `copy` of a file under `augment` ('' for the file itself)."
     return f'{augment.key}-{copy}' if augment is not None else ''
@@ -287,6 +290,7 @@ def recipe_audio(path, # an audio file
     src, digest = read_source(path)
     return _audio(src, digest, sr, augment, copy)
 
+# %% ../nbs/06_features.ipynb #6a4b6467
 def file_features(path, # an audio file
                   recipe:Recipe|str='all', # the feature recipe (a name in RECIPES)
                   cache_dir:Path|None=None, # feature cache (None: no cache)
@@ -302,7 +306,6 @@ def file_features(path, # an audio file
     if cached is not None:
         with atomic_write(cached) as f: recipe._write(f, v)
     return v
-
 
 # %% ../nbs/06_features.ipynb #d0bd1230
 LIBRARIES = ('numpy', 'scipy', 'librosa', 'soxr', 'soundfile', 'praat-parselmouth')  # their versions enter every recipe's key
@@ -332,6 +335,7 @@ def _source(code:types.CodeType) -> str:
             _READ[code] = repr([(c.co_code.hex(), [k for k in c.co_consts if not isinstance(k, types.CodeType)], c.co_names) for c in _code_objects(code)])
     return _READ[code]
 
+# %% ../nbs/06_features.ipynb #34b43ca8
 def _is_constant(v) -> bool:
     "Whether `v` is a plain value whose repr says all about it (numbers, strings, tuples of them)."
     return v is None or isinstance(v, (bool, int, float, str, bytes)) or (isinstance(v, tuple) and all(map(_is_constant, v)))
@@ -366,6 +370,7 @@ def _fingerprint(obj, home:str, seen:dict):
         if _is_constant(v): seen[f'{obj.__module__}.{n}'] = repr(v)
         elif _ours(v, home): _fingerprint(v, home, seen)
 
+# %% ../nbs/06_features.ipynb #19e72b93
 def code_digest(*objs, # functions, partial functions or classes
                 params=None, # anything else that determines the result, as JSON (e.g. an augmentation's settings)
                ) -> str:

@@ -10,143 +10,14 @@ from functools import cache
 
 import numpy as np
 
-from .audio import true_runs, detect_speech, resample
+from .audio import check_mono, detect_speech, plot_segments, resample, true_runs
 from .pitch_formants import HOP_SECONDS, PitchTrack, yin_track
 
 # %% auto #0
-__all__ = ['NON_SPEECH', 'PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND', 'STEADY_FRAMES', 'STEADY_CENTS', 'NOTE_SECONDS',
-           'NOTE_CENTS', 'NOTE_BREAK_CENTS', 'VIBRATO_HZ', 'VIBRATO_REGULARITY', 'MIN_VOICED', 'MAX_STEADY',
-           'MAX_VIBRATO', 'MIN_SPEECH', 'non_speech', 'pitch_track', 'cents', 'voice_frames', 'steady_steps',
-           'vibrato_notes', 'Gate', 'speech_gate', 'plot_gate']
-
-# %% ../nbs/13_speech_gate.ipynb #853c7d0a
-def _peak_to(y:np.ndarray, peak_dbfs:float) -> np.ndarray:
-    "`y` scaled to a peak of `peak_dbfs` (float32); silence stays silence."
-    p = np.abs(y).max() if y.size else 0.0
-    return (y / p * 10 ** (peak_dbfs / 20)).astype(np.float32) if p > 0 else np.zeros(len(y), np.float32)
-
-def _colored_noise(rng:np.random.Generator, n:int, slope:float) -> np.ndarray:
-    "Gaussian noise whose power falls as f**slope: 0 white, -1 pink, -2 brown."
-    spec = np.fft.rfft(rng.standard_normal(n))
-    f = np.arange(len(spec), dtype=float); f[0] = 1
-    spec *= f ** (slope / 2); spec[0] = 0
-    return np.fft.irfft(spec, n)
-
-# %% ../nbs/13_speech_gate.ipynb #882d76e1
-def _midi_hz(m) -> np.ndarray:
-    "Frequency of MIDI note `m` (69 = A4 = 440 Hz)."
-    return 440.0 * 2 ** ((np.asarray(m, dtype=float) - 69) / 12)
-
-def _adsr(n:int, sr:int, a:float=0.01, d:float=0.1, s:float=0.7, r:float=0.05) -> np.ndarray:
-    "An attack-decay-sustain-release envelope `n` samples long (times in s, sustain level `s`; shortened for short notes)."
-    dur = n / sr
-    a, d, r = np.array([a, d, r]) * min(1.0, dur / (a + d + r))
-    return np.interp(np.arange(n) / sr, [0, a, a + d, dur - r, dur], [0, 1, s, s, 0])
-
-def _harmonic(f0:np.ndarray, sr:int, n_harmonics:int, tilt:float, rng:np.random.Generator) -> np.ndarray:
-    "A tone with `n_harmonics` partials of amplitude 1/k**tilt following the per-sample `f0` (random phases)."
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    return sum((k * f0 < sr / 2 - 200) * np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k ** tilt
-               for k in range(1, n_harmonics + 1))
-
-# %% ../nbs/13_speech_gate.ipynb #3c350a5c
-def _pluck(f:float, n:int, sr:int, rng:np.random.Generator, decay:float=0.996) -> np.ndarray:
-    "A Karplus–Strong plucked string at `f` Hz, `n` samples long."
-    p = max(2, int(round(sr / f)))
-    y = np.zeros(n + p); y[:p] = rng.uniform(-1, 1, p)
-    for i in range(p, n + p, p):  # one period at a time: each pass averages neighbours and loses a little energy
-        prev = y[i - p:i]
-        y[i:i + p] = (decay * 0.5 * (prev + np.roll(prev, -1)))[:len(y[i:i + p])]
-    return y[p:]
-
-def _note_times(rng:np.random.Generator, duration:float, shortest:float, longest:float) -> list:
-    "(start, length) of consecutive notes filling `duration` seconds."
-    t, notes = 0.0, []
-    while t < duration:
-        d = rng.uniform(shortest, longest); notes.append((t, min(d, duration - t))); t += d
-    return notes
-
-_MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
-
-def _scale_note(rng:np.random.Generator, tonic:int, degrees:int=14) -> int:
-    "A random MIDI note of the major scale on `tonic`, within `degrees` scale steps of it."
-    k = int(rng.integers(0, degrees))
-    return tonic + 12 * (k // 7) + int(_MAJOR[k % 7])
-
-# %% ../nbs/13_speech_gate.ipynb #b6cc2c67
-def _drum_kit(rng:np.random.Generator, n:int, sr:int) -> np.ndarray:
-    "Kick and snare on alternate beats, a hi-hat between them, at 90–140 beats per minute."
-    y, beat, t0, k = np.zeros(n), 60 / rng.uniform(90, 140), 0.0, 0
-    while t0 < n / sr:
-        a = int(t0 * sr); m = min(int(0.15 * sr), n - a); tt = np.arange(m) / sr
-        if k % 2 == 0: y[a:a + m] += np.sin(2 * np.pi * np.cumsum(50 + 100 * np.exp(-tt / 0.03)) / sr) * np.exp(-tt / 0.05)
-        else: y[a:a + m] += (0.7 * rng.standard_normal(m) + 0.4 * np.sin(2 * np.pi * 185 * tt)) * np.exp(-tt / 0.04)
-        h = int((t0 + beat / 2) * sr)
-        if h < n:
-            m = min(int(0.04 * sr), n - h)
-            y[h:h + m] += 0.3 * np.diff(rng.standard_normal(m + 1)) * np.exp(-np.arange(m) / sr / 0.01)
-        t0 += beat; k += 1
-    return y
-
-# %% ../nbs/13_speech_gate.ipynb #84a9ccbe
-NON_SPEECH = ('silence', 'white_noise', 'pink_noise', 'brown_noise', 'hum', 'tone', 'beeps', 'syllable_train', 'chirp',
-              'siren', 'chord', 'melody', 'piano', 'violin', 'drums', 'band', 'modulated_noise')
-
-def non_speech(kind:str, # one of NON_SPEECH
-               duration:float=3.0, # seconds
-               sr:int=16000, # sample rate, Hz
-               seed:int=0, # the same seed gives the same samples
-               peak_dbfs:float=-6.0, # peak level of the result (silence stays at zero)
-              ) -> np.ndarray:
-    "A seeded synthetic sound that is not speech: noise, hum, tones, beeps, instruments, drums or a band (float32)."
-    if kind not in NON_SPEECH: raise ValueError(f"kind={kind!r}: expected one of {', '.join(NON_SPEECH)}")
-    rng, n = np.random.default_rng(seed), int(round(duration * sr))
-    t = np.arange(n) / sr
-    if kind == 'silence': y = np.zeros(n)
-    elif kind.endswith('_noise') and kind != 'modulated_noise':
-        y = _colored_noise(rng, n, {'white_noise': 0, 'pink_noise': -1, 'brown_noise': -2}[kind])
-    elif kind == 'hum':
-        f = rng.choice([50.0, 60.0])
-        y = sum(np.sin(2 * np.pi * k * f * t + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 8))
-    elif kind == 'tone': y = np.sin(2 * np.pi * rng.uniform(150, 2000) * t)
-    elif kind == 'beeps':
-        f, on, period = rng.uniform(300, 2000), rng.uniform(0.08, 0.3), rng.uniform(0.2, 0.6)
-        y = np.sin(2 * np.pi * f * t) * np.convolve((t % max(period, on + 0.05)) < on, np.hanning(80) / 40, 'same')
-    elif kind == 'syllable_train':
-        y = _harmonic(np.full(n, rng.uniform(90, 250)), sr, 19, 1.0, rng) * (np.sin(2 * np.pi * rng.uniform(3, 6) * t) > -0.3)
-    elif kind == 'chirp':
-        from scipy.signal import chirp
-        y = chirp(t, rng.uniform(60, 150), max(duration, 1e-3), rng.uniform(1000, 4000), method='logarithmic')
-    elif kind == 'siren': y = np.sin(2 * np.pi * np.cumsum(900 + 400 * np.sin(2 * np.pi * rng.uniform(0.3, 2) * t)) / sr)
-    elif kind in ('chord', 'melody', 'violin'):
-        y = np.zeros(n)
-        shortest, longest = {'chord': (0.6, 1.2), 'melody': (0.15, 0.6), 'violin': (0.4, 1.0)}[kind]
-        vib_hz, vib_cents, legato = rng.uniform(5, 6.5), rng.uniform(30, 50), rng.random() < 0.5
-        for start, length in _note_times(rng, duration, shortest, longest):
-            a, b = int(start * sr), int((start + length) * sr)
-            if b <= a: continue
-            if kind == 'chord':
-                root = int(rng.integers(48, 60))
-                env = _adsr(b - a, sr, 0.02, 0.2, 0.6, 0.1)
-                for m in (root, root + 4, root + 7, root + 12): y[a:b] += _harmonic(np.full(b - a, _midi_hz(m)), sr, 8, 1.2, rng) * env
-            elif kind == 'melody':
-                y[a:b] += _harmonic(np.full(b - a, _midi_hz(_scale_note(rng, 55))), sr, 10, 1.0, rng) * _adsr(b - a, sr)
-            else:  # a bowed string in a voice's range: vibrato that builds up over 0.2 s
-                tt = np.arange(b - a) / sr
-                wobble = vib_cents / 1200 * np.sin(2 * np.pi * vib_hz * tt + rng.uniform(0, 2 * np.pi)) * np.clip(tt / 0.2, 0, 1)
-                f0 = _midi_hz(_scale_note(rng, 45, 12)) * 2 ** wobble
-                y[a:b] += _harmonic(f0, sr, 15, 1.0, rng) * _adsr(b - a, sr, 0.08, 0.1, 0.9, 0.03 if legato else 0.12)
-    elif kind == 'piano':
-        y = np.zeros(n)
-        for start, _ in _note_times(rng, duration, 0.15, 0.6):
-            a = int(start * sr); y[a:] += _pluck(float(_midi_hz(_scale_note(rng, 48))), n - a, sr, rng)
-    elif kind == 'drums': y = _drum_kit(rng, n, sr)
-    elif kind == 'band':
-        parts = [non_speech('piano', duration, sr, seed + 1), non_speech('chord', duration, sr, seed + 2), _drum_kit(rng, n, sr)]
-        y = sum((g * p / (np.std(p) + 1e-12) for g, p in zip((1.0, 0.5, 0.7), parts) if len(p)), np.zeros(n))
-    else:  # modulated_noise
-        y = _colored_noise(rng, n, -1) * np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t + rng.uniform(0, 2 * np.pi)), 0, None) ** 1.5
-    return _peak_to(np.asarray(y, dtype=float), peak_dbfs)
+__all__ = ['PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND', 'STEADY_FRAMES', 'STEADY_CENTS', 'NOTE_SECONDS', 'NOTE_CENTS',
+           'NOTE_BREAK_CENTS', 'VIBRATO_HZ', 'VIBRATO_REGULARITY', 'MIN_VOICED', 'MAX_STEADY', 'MAX_VIBRATO',
+           'MIN_SPEECH', 'pitch_track', 'cents', 'voice_frames', 'steady_steps', 'vibrato_notes', 'Gate', 'speech_gate',
+           'plot_gate']
 
 # %% ../nbs/13_speech_gate.ipynb #f9dcfd5d
 PITCH_SR = 8000  # Hz: the pitch analysis runs at 8 kHz (a voice's period needs nothing above 4 kHz)
@@ -278,9 +149,7 @@ def speech_gate(y:np.ndarray, # mono samples, any length
                 block_seconds:float=30.0, # longer input is analysed block by block, in bounded memory
                ) -> Gate:
     "Is there enough of a speaking voice in `y`? `detect_speech`, then pitch: noise, steady tones and vibrato are rejected."
-    y = np.asarray(y)
-    if y.ndim != 1: raise ValueError(f"y has shape {y.shape}: expected mono samples, a 1-D array (see gvoice.audio.to_mono)")
-    if not np.isfinite(y).all(): raise ValueError(f"y holds {int(np.sum(~np.isfinite(y)))} NaN or Inf samples")
+    y = check_mono(y)
     step = max(1, int(round(block_seconds * sr)))
     blocks = [(start / sr, _analyse(y[start:start + step], sr)) for start in range(0, max(len(y), 1), step)]
     n = {k: sum(b[k] for _, b in blocks) for k in ('active', 'voice', 'steady', 'steps', 'vibrato')}
@@ -312,23 +181,18 @@ def plot_gate(y:np.ndarray, # mono samples
               title:str='', # plot title
              ):
     "Waveform with speech segments, and the pitch track with voice and vibrato frames (first block only); returns the figure."
-    import matplotlib.pyplot as plt
     gate = gate or speech_gate(y, sr)
+    m = gate.measures
+    title = title or (f"{gate.status}: {gate.reason or f'{gate.speech_seconds:.2f} s of speech, F0 {gate.f0_median_hz:.0f} Hz'}"
+                      f"  (voiced {m.get('voiced_fraction', 0):.0%}, steady {m.get('steady_fraction', 0):.0%}, vibrato {m.get('vibrato_fraction', 0):.0%})")
+    fig, ax = plot_segments(y, sr, gate.segments, title)
     a = _analyse(np.asarray(y)[:int(30 * sr)], sr)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 3.5), sharex=True)
-    ax1.plot(np.arange(len(y)) / sr, y, lw=0.4, color='0.4')
-    for s, e in gate.segments:
-        for ax in (ax1, ax2): ax.axvspan(s, e, color='C2', alpha=0.15)
     if a['track'] is not None:
         tr = a['track']
-        ax2.plot(tr.times, np.where(tr.voiced, tr.f0, np.nan), '.', ms=1.5, color='0.7', label='periodic')
-        ax2.plot(tr.times, np.where(a['voice_mask'], tr.f0, np.nan), '.', ms=2.5, color='C3', label='voice')
-        ax2.plot(tr.times, np.where(a['vibrato_mask'], tr.f0, np.nan), '.', ms=2.5, color='C0', label='vibrato note')
-        ax2.legend(loc='upper right', fontsize=7, markerscale=3)
-    ax2.set_yscale('log'); ax2.set_ylim(40, 700); ax2.set_ylabel('F0 (Hz)'); ax2.set_xlabel('seconds')
-    m = gate.measures
-    ax1.set_title(title or f"{gate.status}: {gate.reason or f'{gate.speech_seconds:.2f} s of speech, F0 {gate.f0_median_hz:.0f} Hz'}"
-                  f"  (voiced {m.get('voiced_fraction', 0):.0%}, steady {m.get('steady_fraction', 0):.0%}, vibrato {m.get('vibrato_fraction', 0):.0%})",
-                  fontsize=10)
+        ax.plot(tr.times, np.where(tr.voiced, tr.f0, np.nan), '.', ms=1.5, color='0.7', label='periodic')
+        ax.plot(tr.times, np.where(a['voice_mask'], tr.f0, np.nan), '.', ms=2.5, color='C3', label='voice')
+        ax.plot(tr.times, np.where(a['vibrato_mask'], tr.f0, np.nan), '.', ms=2.5, color='C0', label='vibrato note')
+        ax.legend(loc='upper right', fontsize=7, markerscale=3)
+    ax.set_yscale('log'); ax.set_ylim(40, 700); ax.set_ylabel('F0 (Hz)')
     fig.tight_layout()
     return fig

@@ -15,10 +15,10 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from .audio import level_threshold
-from .data import speaker_folds, speaker_split
+from .data import GENDERS, speaker_folds, speaker_split
 from .features import RECIPES
 from .evaluate import fold_scores
-from .models import (CLASSES, ModelFileError, PlattScaling, VoiceModel, as_labels, cross_validate, register_model,
+from .models import (ModelFileError, PlattScaling, VoiceModel, as_labels, cross_validate, register_model,
                            skops_dumps, skops_loads)
 
 # %% auto #0
@@ -116,12 +116,10 @@ def _calibration_split(y:np.ndarray, # 'female'/'male' per utterance
     split = speaker_split(pd.DataFrame({'speaker': np.asarray(groups), 'gender': y}), valid=valid, test=0,
                           seed=seed).to_numpy()
     train, rows = np.flatnonzero(split == 'train'), np.flatnonzero(split == 'valid')
-    if set(y[rows]) != set(CLASSES): raise ValueError(f"too few speakers to keep {valid:.0%} of each gender aside for calibration")
+    if set(y[rows]) != set(GENDERS): raise ValueError(f"too few speakers to keep {valid:.0%} of each gender aside for calibration")
     return train, rows
 
 # %% ../nbs/08_gmm.ipynb #ffa40343
-_PARTS = ('female', 'male')  # the fitted mixtures a model file holds (as skops), beside calibration.json
-
 class _MixturePair(VoiceModel):
     "Two fitted gender mixtures (`female_`, `male_`) and their calibration (`calibration_`): frame and utterance scores, P(female), the model file."
     def _kept(self, x:np.ndarray) -> np.ndarray: return _utterance_frames(x, self.speech_only)
@@ -138,13 +136,13 @@ class _MixturePair(VoiceModel):
     def _batch(self, items): return list(items)
     def _payload(self):
         calibration = json.dumps(self.calibration_.to_dict()).encode()
-        return {'calibration.json': calibration, **{f'{name}.skops': skops_dumps(getattr(self, f'{name}_')) for name in _PARTS}}
+        return {'calibration.json': calibration, **{f'{name}.skops': skops_dumps(getattr(self, f'{name}_')) for name in GENDERS}}  # a mixture per gender, as skops, beside calibration.json
 
     @classmethod
     def _from_payload(cls, files, meta):
         if meta['features'] != 's0_mfcc': raise ModelFileError(f"{meta['path']}: a {cls.kind!r} model eats s0_mfcc frames, not {meta['features']!r}")
         model = cls(**meta['params'])
-        for name in _PARTS: setattr(model, f'{name}_', skops_loads(files[f'{name}.skops'], meta['path']))
+        for name in GENDERS: setattr(model, f'{name}_', skops_loads(files[f'{name}.skops'], meta['path']))
         model.calibration_ = PlattScaling.from_dict(json.loads(files['calibration.json']))
         return model
 
@@ -183,7 +181,7 @@ class GMMModel(_MixturePair):
         if groups is None: raise ValueError(f"{type(self).__name__}.fit needs groups (speaker ids) to keep calibration speakers apart")
         X, y, groups = _as_utterances(X, as_labels(y), groups)
         train, valid = _calibration_split(y, groups, self.valid, self.seed)
-        self.female_, self.male_ = self._fit_pair(*([X[i] for i in train if y[i] == g] for g in CLASSES))
+        self.female_, self.male_ = self._fit_pair(*([X[i] for i in train if y[i] == g] for g in GENDERS))
         self.valid_rows_ = valid  # positions in X of the calibration utterances
         self.calibration_ = PlattScaling().fit(self.llr([X[i] for i in valid]), y[valid])
         return self

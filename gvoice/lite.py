@@ -103,6 +103,10 @@ def _ops_npz(ops:list) -> bytes:
     np.savez(buf, **{f'{i}/{k}': v for i, (_, p) in enumerate(ops) for k, v in p.items()})
     return buf.getvalue()
 
+def _lite_params(model) -> dict:
+    "What a LitePatchCNN's file keeps in its metadata: the operations' names, patch size and hop, calibration."
+    return {'ops': [name for name, _ in model.ops], 'size': model.size, 'hop': model.hop, 'calibration': model.calibration_.to_dict()}
+
 def _lite_from_payload(cls:type, # LitePatchCNN
                        files:dict, # the payload: the arrays as `ops.npz`
                        meta:dict, # the metadata: operations, patch size and hop, calibration
@@ -135,7 +139,7 @@ class LitePatchCNN(VoiceModel):
     def from_patch_cnn(cls, model, # a trained gvoice.cnn.PatchCNN
                       ) -> LitePatchCNN:
         "The numpy version of a trained PatchCNN."
-        lite = cls(model.features, numpy_ops(model.net), model.size, model.hop, model.calibration_)
+        lite = cls(model.features, numpy_ops(model.net_), model.size, model.hop, model.calibration_)
         lite.info = dict(model.info)
         return lite
 
@@ -145,10 +149,7 @@ class LitePatchCNN(VoiceModel):
     def _p_female(self, X): return self.calibration_(self._logits(X))
     def _batch(self, items): return list(items)
 
-    def _params(self):
-        return {'ops': [name for name, _ in self.ops], 'size': self.size, 'hop': self.hop,
-                'calibration': self.calibration_.to_dict()}
-
+    def _params(self): return _lite_params(self)
     def _payload(self): return {'ops.npz': _ops_npz(self.ops)}
 
     @classmethod

@@ -30,7 +30,7 @@ from .audio import AudioError, MicrophoneError, input_devices, rms_dbfs, stream_
 from .audio import check_device, input_device, import_sounddevice  # the microphone checks of `record_audio`
 from .gate import VOICE_F0, pitch_track
 from .models import log_odds
-from .predict import GenderPredictor
+from .predict import GenderPredictor, verdict
 from .synth import sample_speakers, synthesize_utterance
 
 # %% auto #0
@@ -60,11 +60,6 @@ class Window:
         return (self.start + self.end) / 2
 
 # %% ../nbs/18_live.ipynb #afe47452
-def _verdict(p:float, threshold:float) -> tuple[str, str]:
-    "Label and reason for a smoothed P(female), as `GenderPredictor` decides them."
-    if max(p, 1 - p) < threshold: return 'uncertain', f"low confidence: P(female) = {p:.2f}, below the {threshold:.2f} needed either way"
-    return ('female' if p >= 0.5 else 'male'), ''
-
 class _Resampler:
     "Resample the blocks of one stream to `sr`, the filter running on across blocks (a new input rate starts afresh)."
     def __init__(self, sr:int): self.sr, self._from, self._stream = sr, None, None
@@ -142,7 +137,7 @@ class StreamingPredictor(_SlidingWindow):
         self._history.append((float(log_odds(r.p_female)), r.speech_seconds))
         logits, weights = zip(*self._history)
         p = float(expit(np.average(logits, weights=weights)))
-        return Window(start, end, *_verdict(p, self.predictor.threshold), p, r.p_female)
+        return Window(start, end, *verdict(p, self.predictor.threshold), p, r.p_female)
 
 # %% ../nbs/18_live.ipynb #abd09048
 def stream_windows(blocks:Iterable, # (samples, sr) pairs, e.g. from `microphone_blocks`
@@ -179,7 +174,7 @@ def _centred(windows:list[Window], smooth:int, threshold:float) -> list[Window]:
     for i, w in enumerate(windows):
         if np.isnan(logits[i]): out.append(w); continue
         p = float(expit(np.nanmean(logits[max(0, i - half):i + half + 1])))
-        out.append(Window(w.start, w.end, *_verdict(p, threshold), p, w.p_window))
+        out.append(Window(w.start, w.end, *verdict(p, threshold), p, w.p_window))
     return out
 
 def segments(source, # a path, bytes or file object (any length: read in blocks), or an array of samples

@@ -19,22 +19,21 @@ from scipy.special import expit
 
 from . import __version__
 from .audio import atomic_write, load_audio, resample
+from .data import GENDERS
 from .features import FeatureSet, get_recipe
 
 # %% auto #0
-__all__ = ['CLASSES', 'MODEL_KINDS', 'MODEL_FORMAT', 'MODEL_HOMES', 'as_labels', 'featurizer', 'register_model', 'VoiceModel',
-           'SklearnModel', 'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'model_class', 'load_model',
-           'log_odds', 'PlattScaling', 'Recalibrated', 'take_rows', 'cross_validate']
+__all__ = ['MODEL_KINDS', 'MODEL_FORMAT', 'MODEL_HOMES', 'as_labels', 'featurizer', 'register_model', 'NotFittedError',
+           'VoiceModel', 'SklearnModel', 'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'model_class',
+           'load_model', 'log_odds', 'PlattScaling', 'Recalibrated', 'take_rows', 'cross_validate']
 
 # %% ../nbs/07_models.ipynb #d6b53867
-CLASSES = ('female', 'male')
-
 def as_labels(y, # labels: 'female'/'male' strings (or a pandas Series of them)
              ) -> np.ndarray:
     "`y` as an array of 'female'/'male', or a ValueError naming the values that are neither."
     y = np.asarray(y, dtype=object)
-    bad = sorted({str(v) for v in y if v not in CLASSES})
-    if bad: raise ValueError(f"labels must be one of {CLASSES}; got {bad[:5]}")
+    bad = sorted({str(v) for v in y if v not in GENDERS})
+    if bad: raise ValueError(f"labels must be one of {GENDERS}; got {bad[:5]}")
     return y.astype(str)
 
 def featurizer(features:str, # the name of a feature recipe (gvoice.features.RECIPES)
@@ -51,23 +50,39 @@ def register_model(cls):
     MODEL_KINDS[cls.kind] = cls
     return cls
 
+# %% ../nbs/07_models.ipynb #e3da467a
+class NotFittedError(ValueError, AttributeError):
+    "A model (or calibration) asked to predict or be saved before it learned anything; as scikit-learn's, a ValueError and an AttributeError."
+
+class _Fitted:
+    "scikit-learn's convention: what `fit` learns is kept in attributes whose names end in `_`, so that being fitted can be checked."
+    @property
+    def fitted(self) -> bool:
+        "Whether `fit` has run (or the learned state was loaded): some attribute whose name ends in `_` holds a value."
+        return any(v is not None for k, v in vars(self).items() if k.endswith('_') and not k.startswith('__'))
+
+    def check_fitted(self):
+        "A NotFittedError unless `fitted`: what predicting and saving call first."
+        if not self.fitted: raise NotFittedError(f"this {type(self).__name__} is not fitted: call fit first")
+
 # %% ../nbs/07_models.ipynb #4f5c7abf
-class _PredictMixin:
+class _PredictMixin(_Fitted):
     "P(female), and scikit-learn's probabilities and labels, from a model's `_p_female`: the answers every VoiceModel gives."
     def p_female(self, X) -> np.ndarray:
         "P(female) for each utterance of `X`, in [0, 1]."
+        self.check_fitted()
         p = np.asarray(self._p_female(X), dtype=np.float64).reshape(-1)
         if not np.isfinite(p).all(): raise ValueError(f"{type(self).__name__} gave non-finite probabilities: are the features finite?")
         return np.clip(p, 0.0, 1.0)
 
     def predict_proba(self, X) -> np.ndarray:
-        "Probabilities of `CLASSES` for each utterance: columns P(female), P(male)."
+        "Probabilities of `GENDERS` for each utterance: columns P(female), P(male)."
         p = self.p_female(X)
         return np.stack([p, 1 - p], axis=1)
 
     def predict(self, X, threshold:float=0.5) -> np.ndarray:
         "'female' where P(female) >= `threshold`, else 'male'."
-        return np.where(self.p_female(X) >= threshold, CLASSES[0], CLASSES[1])
+        return np.where(self.p_female(X) >= threshold, GENDERS[0], GENDERS[1])
 
 # %% ../nbs/07_models.ipynb #f35a73df
 class VoiceModel(_PredictMixin):
@@ -151,14 +166,14 @@ class SklearnModel(VoiceModel):
                 ):
         if not isinstance(get_recipe(features), FeatureSet): raise ValueError(f"SklearnModel needs a feature set (one vector per clip); {features!r} gives arrays")
         super().__init__(features)
-        self.estimator, self.feature_names = estimator, None
+        self.estimator, self.feature_names_ = estimator, None
 
     def fit(self, X, y, groups=None,
             weights=None, # how much each utterance counts in the fit (None: equally)
            ):
         "Fit on utterance vectors `X` (DataFrame or matrix) and labels `y`; a hyper-parameter search gets `groups` (speakers) for its folds."
         kwargs = _fit_args(self.estimator, groups, weights)
-        if isinstance(X, pd.DataFrame): self.feature_names = list(X.columns)
+        self.feature_names_ = list(X.columns) if isinstance(X, pd.DataFrame) else None
         self.estimator.fit(self._matrix(X), as_labels(y), **kwargs)
         return self
 
@@ -167,18 +182,19 @@ class SklearnModel(VoiceModel):
         "The hyper-parameters a search chose ({} for a plain estimator)."
         return self.estimator.best_params_ if _is_search(self.estimator) else {}
 
-    def _p_female(self, X):
-        classes = list(self.estimator.classes_)
-        return self.estimator.predict_proba(self._matrix(X))[:, classes.index('female')]
+    @property
+    def fitted(self) -> bool: return hasattr(self.estimator, 'classes_')  # what it learns lives in the estimator, which knows its classes once fitted
 
-    def _matrix(self, X) -> np.ndarray: return _feature_matrix(X, self.feature_names, self.features)
+    def _p_female(self, X): return self.estimator.predict_proba(self._matrix(X))[:, list(self.estimator.classes_).index('female')]
+
+    def _matrix(self, X) -> np.ndarray: return _feature_matrix(X, self.feature_names_, self.features)
     def _payload(self): return {'estimator.skops': skops_dumps(self.estimator)}
-    def _params(self): return {'feature_names': self.feature_names}
+    def _params(self): return {'feature_names': self.feature_names_}
 
     @classmethod
     def _from_payload(cls, files, meta):
         model = cls(skops_loads(files['estimator.skops'], meta['path']), meta['features'])
-        model.feature_names = meta['params'].get('feature_names')
+        model.feature_names_ = meta['params'].get('feature_names')
         return model
 
 # %% ../nbs/07_models.ipynb #b7b19e39
@@ -212,9 +228,10 @@ def save_model(model:VoiceModel, # a fitted model
                metrics:dict|None=None, # held-out results
               ) -> Path:
     "Write `model` with its metadata and payload digests to one zip file, atomically."
+    model.check_fitted()
     files = model._payload()
     meta = {'format': MODEL_FORMAT, 'kind': model.kind, 'features': model.features,
-            'sr': model.sr, 'classes': list(CLASSES), 'gvoice_version': __version__,
+            'sr': model.sr, 'classes': list(GENDERS), 'gvoice_version': __version__,
             'created': _dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'),
             'params': model._params(), 'training': training or {}, 'metrics': metrics or {},
             'sha256': {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
@@ -285,18 +302,17 @@ def log_odds(p, # probabilities, a number or an array
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
 
-class PlattScaling:
-    "P(female) = sigmoid(a * score + b), fitted on held-out scores with Platt's smoothed targets."
-    def __init__(self, a:float|None=None, # slope: given (e.g. read from a model file), or None until `fit`
-                 b:float|None=None, # intercept
-                ): self.a, self.b = a, b
+# %% ../nbs/07_models.ipynb #22d1bef2
+class PlattScaling(_Fitted):
+    "P(female) = sigmoid(a_ * score + b_), fitted on held-out scores with Platt's smoothed targets."
+    def __init__(self): self.a_, self.b_ = None, None  # slope and intercept, learned by `fit` (or read by `from_dict`)
 
     def fit(self, scores:np.ndarray, # one score per held-out utterance (higher: more female)
             y, # their labels
             weights:np.ndarray|None=None, # how much each utterance counts (None: equally), e.g. so that every corpus counts once
             intercept:bool=True, # fit b; False: b = 0, a temperature that rescales confidence without moving the 0.5 boundary
            ):
-        "Fit a and b by maximum likelihood against smoothed targets."
+        "Fit a_ and b_ by maximum likelihood against smoothed targets."
         from sklearn.linear_model import LogisticRegression
         female = as_labels(y) == 'female'
         n1, n0 = female.sum(), (~female).sum()
@@ -305,23 +321,26 @@ class PlattScaling:
         w = np.ones(len(s)) if weights is None else np.asarray(weights, dtype=np.float64) * len(s) / np.sum(weights)
         fit = LogisticRegression(C=np.inf, fit_intercept=intercept).fit(np.r_[s, s], np.r_[np.ones(len(s)), np.zeros(len(s))],
                                                                   sample_weight=np.r_[w * target, w * (1 - target)])
-        self.a, self.b = float(fit.coef_[0, 0]), float(np.atleast_1d(fit.intercept_)[0])
+        self.a_, self.b_ = float(fit.coef_[0, 0]), float(np.atleast_1d(fit.intercept_)[0])
         return self
 
     def __call__(self, scores:np.ndarray) -> np.ndarray:
         "Calibrated P(female) of `scores`."
-        if self.a is None: raise RuntimeError("this PlattScaling is not fitted: call fit(scores, y) first, or give a and b")
-        return expit(self.a * np.asarray(scores, dtype=np.float64) + self.b)
+        self.check_fitted()
+        return expit(self.a_ * np.asarray(scores, dtype=np.float64) + self.b_)
 
     def to_dict(self) -> dict:
-        "a and b, for a model file's metadata."
-        return {'a': self.a, 'b': self.b}
+        "a_ and b_, for a model file's metadata (as 'a' and 'b')."
+        self.check_fitted()
+        return {'a': self.a_, 'b': self.b_}
 
     @classmethod
     def from_dict(cls, d:dict, # as `to_dict` wrote it
                  ) -> PlattScaling:
         "The calibration a model file keeps."
-        return cls(float(d['a']), float(d['b']))
+        platt = cls()
+        platt.a_, platt.b_ = float(d['a']), float(d['b'])
+        return platt
 
 # %% ../nbs/07_models.ipynb #678f2a96
 @register_model
@@ -332,8 +351,12 @@ class Recalibrated(VoiceModel):
     def __init__(self, model:VoiceModel, # a fitted model
                  platt:PlattScaling, # fitted on log-odds of P(female) from models of the same recipe, on data they never saw
                 ):
+        model.check_fitted(); platt.check_fitted()
         super().__init__(model.features)
         self.model, self.platt = model, platt
+
+    @property
+    def fitted(self) -> bool: return self.model.fitted and self.platt.fitted  # learned by its parts
 
     def fit(self, X, y, groups=None):
         raise NotImplementedError("Recalibrated wraps a fitted model: fit the model, fit a PlattScaling on held-out log-odds, then wrap")
@@ -351,7 +374,7 @@ class Recalibrated(VoiceModel):
         model = model_class(inner['kind'], meta['path'])._from_payload({k[len('inner/'):]: v for k, v in files.items() if k.startswith('inner/')}, {**meta, **inner})
         return cls(model, PlattScaling.from_dict(meta['params']))
 
-    def __repr__(self): return f"Recalibrated({self.model!r}, a={self.platt.a:.3f}, b={self.platt.b:.3f})"
+    def __repr__(self): return f"Recalibrated({self.model!r}, a={self.platt.a_:.3f}, b={self.platt.b_:.3f})"
 
 # %% ../nbs/07_models.ipynb #2421d4fd
 def take_rows(X, # model inputs: a DataFrame, an array, or a list (e.g. of spectrograms)

@@ -12,7 +12,7 @@ import numpy as np
 import parselmouth
 from parselmouth.praat import call
 
-from .audio import resample
+from .audio import check_mono, frame_times, resample
 
 # %% auto #0
 __all__ = ['FMIN', 'FMAX', 'HOP_SECONDS', 'SPEED_OF_SOUND', 'F0_STATISTICS', 'VOICE_QUALITY', 'PITCH_FEATURES',
@@ -30,19 +30,12 @@ def _hop(sr:int, hop_length:int|None) -> int:
     "`hop_length`, or 10 ms of samples at `sr`."
     return hop_length or round(HOP_SECONDS * sr)
 
-def _mono(y) -> np.ndarray:
-    "`y` as a 1-D float64 array, or a ValueError that says what is wrong with it."
-    y = np.asarray(y, dtype=float)
-    if y.ndim != 1: raise ValueError(f"y has shape {y.shape}: expected mono samples, a 1-D array (see gvoice.audio.to_mono)")
-    if not np.isfinite(y).all(): raise ValueError(f"y holds {int(np.sum(~np.isfinite(y)))} NaN or Inf samples")
-    return y
-
 def frame_signal(y:np.ndarray, # mono samples
                  frame_length:int, # samples per frame
                  hop_length:int, # samples between frame centres
                 ) -> np.ndarray:
     "Frames of `y` (n_frames × frame_length) centred on samples 0, hop, 2·hop, …, zero-padded at both ends."
-    y = np.pad(_mono(y), (frame_length // 2, frame_length - frame_length // 2))
+    y = np.pad(check_mono(y, float), (frame_length // 2, frame_length - frame_length // 2))
     return np.lib.stride_tricks.sliding_window_view(y, frame_length)[::hop_length]  # views, no copies
 
 # %% ../nbs/05_pitch_formants.ipynb #ae5f33a2
@@ -95,7 +88,7 @@ class PitchTrack:
     @property
     def times(self) -> np.ndarray:
         "Centre of each frame, s."
-        return np.arange(len(self.f0)) * self.hop_length / self.sr
+        return frame_times(len(self.f0), self.sr, self.hop_length)
 
 def _track(f0, voiced, sr:int, hop_length:int) -> PitchTrack:
     "A PitchTrack with NaN F0 wherever `voiced` is false."
@@ -124,7 +117,7 @@ def yin_track(y:np.ndarray, # mono samples
               silence_db:float=-40.0, # frames this far below the loudest frame are unvoiced
              ) -> PitchTrack:
     "F0 by YIN (`yin_f0`, as librosa's), voiced where the frame is periodic enough and not silent."
-    y, hop_length = _mono(y), _hop(sr, hop_length)
+    y, hop_length = check_mono(y, float), _hop(sr, hop_length)
     frames = frame_signal(y, frame_length or min_frame_length(sr, fmin), hop_length)
     f0 = yin_f0(frames, sr, fmin, fmax)
     d = cmndf(frames, int(np.ceil(sr / fmin)))
@@ -137,19 +130,18 @@ def pyin_track(y:np.ndarray, # mono samples
                sr:int, # sample rate, Hz
                fmin:float=FMIN, # lowest F0 to look for, Hz
                fmax:float=FMAX, # highest F0 to look for, Hz
-               frame_length:int|None=None, # samples per frame; None: two periods of `fmin`
                hop_length:int|None=None, # samples between frames; None: 10 ms
               ) -> PitchTrack:
-    "F0 and voicing by probabilistic YIN (librosa): many thresholds, then a hidden Markov model picks the path."
+    "F0 and voicing by probabilistic YIN (librosa) on frames of two periods of `fmin`: many thresholds, then a hidden Markov model picks the path."
     hop_length = _hop(sr, hop_length)
-    f0, voiced, _ = librosa.pyin(_mono(y), fmin=fmin, fmax=fmax, sr=sr, hop_length=hop_length,
-                                 frame_length=frame_length or min_frame_length(sr, fmin))
+    f0, voiced, _ = librosa.pyin(check_mono(y, float), fmin=fmin, fmax=fmax, sr=sr, hop_length=hop_length,
+                                 frame_length=min_frame_length(sr, fmin))
     return _track(f0, voiced, sr, hop_length)
 
 # %% ../nbs/05_pitch_formants.ipynb #d4ad8760
 def _on_grid(xs:np.ndarray, values:np.ndarray, n_frames:int, sr:int, hop_length:int) -> np.ndarray:
     "Praat's frames (times `xs`, one row of `values` each) interpolated onto our grid; NaN outside and next to NaN."
-    t = np.arange(n_frames) * hop_length / sr
+    t = frame_times(n_frames, sr, hop_length)
     return np.stack([np.interp(t, xs, v, left=np.nan, right=np.nan) for v in values.reshape(len(xs), -1).T], axis=-1)
 
 def praat_track(y:np.ndarray, # mono samples, at least three periods of `fmin` long
@@ -159,7 +151,7 @@ def praat_track(y:np.ndarray, # mono samples, at least three periods of `fmin` l
                 hop_length:int|None=None, # samples between frames; None: 10 ms
                ) -> PitchTrack:
     "F0 and voicing by Praat's autocorrelation method (Boersma 1993), through parselmouth, on our frame grid."
-    y, hop_length = _mono(y), _hop(sr, hop_length)
+    y, hop_length = check_mono(y, float), _hop(sr, hop_length)
     pitch = parselmouth.Sound(y, sr).to_pitch_ac(time_step=hop_length / sr, pitch_floor=fmin, pitch_ceiling=fmax)
     f0 = pitch.selected_array['frequency']  # 0 where unvoiced
     f0 = _on_grid(pitch.xs(), np.where(f0 > 0, f0, np.nan), 1 + len(y) // hop_length, sr, hop_length)[:, 0]
@@ -219,7 +211,7 @@ def voice_quality(y:np.ndarray, # mono samples, at least three periods of `fmin`
                   fmax:float=FMAX, # Praat's pitch ceiling, Hz
                  ) -> dict[str, float]:
     "Praat's local jitter and local shimmer (fractions) and mean harmonics-to-noise ratio (cc, dB); NaN where undefined."
-    sound = parselmouth.Sound(_mono(y), sr)
+    sound = parselmouth.Sound(check_mono(y, float), sr)
     pulses = call(sound, "To PointProcess (periodic, cc)", fmin, fmax)
     jitter = call(pulses, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
     shimmer = call([sound, pulses], "Get shimmer (local)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
@@ -236,7 +228,7 @@ def pitch_features(y:np.ndarray, # mono samples
                    track:PitchTrack|None=None, # YIN's track of `y` if already computed; None: computed here
                   ) -> dict[str, float]:
     "One utterance's F0 statistics (YIN) and voice quality (Praat), keys in `PITCH_FEATURES` order; NaN where undefined."
-    y = _mono(y)
+    y = check_mono(y, float)
     if len(y) < 3 * sr / fmin: return dict.fromkeys(PITCH_FEATURES, np.nan)  # shorter than Praat's pitch window
     stats = f0_statistics(yin_track(y, sr, fmin, fmax) if track is None else track)
     if not stats['voiced_fraction'] > 0: return {**stats, **dict.fromkeys(VOICE_QUALITY, np.nan)}
@@ -292,11 +284,11 @@ def pick_formants(frequencies:np.ndarray, # (..., n_poles) pole frequencies, Hz
     return np.where(np.isfinite(f), f, np.nan)
 
 # %% ../nbs/05_pitch_formants.ipynb #bde548e3
-def _lpc_signal(y:np.ndarray, sr:int, max_formant:float=5500.0, pre_emphasis:float=50.0) -> tuple[np.ndarray, int]:
-    "`y` resampled to twice `max_formant` and pre-emphasised above `pre_emphasis` Hz; and its sample rate."
+def _lpc_signal(y:np.ndarray, sr:int, max_formant:float=5500.0, preemphasis_hz:float=50.0) -> tuple[np.ndarray, int]:
+    "`y` resampled to twice `max_formant` and pre-emphasised above `preemphasis_hz`; and its sample rate."
     sr_lpc = round(2 * max_formant)
     x = resample(y, sr, sr_lpc).astype(float)
-    return np.concatenate([x[:1], x[1:] - np.exp(-2 * np.pi * pre_emphasis / sr_lpc) * x[:-1]]), sr_lpc
+    return np.concatenate([x[:1], x[1:] - np.exp(-2 * np.pi * preemphasis_hz / sr_lpc) * x[:-1]]), sr_lpc
 
 # %% ../nbs/05_pitch_formants.ipynb #4613d61f
 def lpc_formants(y:np.ndarray, # mono samples
@@ -306,15 +298,15 @@ def lpc_formants(y:np.ndarray, # mono samples
                  frame_length:int|None=None, # samples (at `sr`) per analysis window; None: 25 ms
                  max_formant:float=5500.0, # resample to twice this before LPC, Hz (Praat: 5000 men, 5500 women)
                  order:int|None=None, # LPC order; None: 2 + (2·max_formant)/1000
-                 pre_emphasis:float=50.0, # boost above this frequency, Hz (+6 dB/octave), against the glottal tilt
+                 preemphasis_hz:float=50.0, # boost above this frequency, Hz (+6 dB/octave), against the glottal tilt
                  n_formants:int=4, # formants per frame
                 ) -> np.ndarray:
     "F1…F`n_formants` (Hz) per frame by autocorrelation LPC and root finding; NaN on skipped frames or missing formants."
-    y, hop_length, frame_length = _mono(y), _hop(sr, hop_length), frame_length or round(0.025 * sr)
+    y, hop_length, frame_length = check_mono(y, float), _hop(sr, hop_length), frame_length or round(0.025 * sr)
     n_frames = 1 + len(y) // hop_length
     voiced = np.ones(n_frames, bool) if voiced is None else np.asarray(voiced, dtype=bool)
     if len(voiced) != n_frames: raise ValueError(f"voiced has {len(voiced)} frames; y has {n_frames} of {hop_length} samples")
-    x, sr_lpc = _lpc_signal(y, sr, max_formant, pre_emphasis)
+    x, sr_lpc = _lpc_signal(y, sr, max_formant, preemphasis_hz)
     n = round(frame_length * sr_lpc / sr)
     centres = np.round(np.flatnonzero(voiced) * hop_length * sr_lpc / sr).astype(int)
     frames = np.pad(x, n)[centres[:, None] + n - n // 2 + np.arange(n)] * np.hamming(n)
@@ -331,7 +323,7 @@ def burg_formants(y:np.ndarray, # mono samples
                   n_formants:int=4, # formants per frame
                  ) -> np.ndarray:
     "F1…F`n_formants` (Hz) per frame by Praat's Burg method (five formants below `max_formant`), on our frame grid."
-    y, hop_length = _mono(y), _hop(sr, hop_length)
+    y, hop_length = check_mono(y, float), _hop(sr, hop_length)
     formant = parselmouth.Sound(y, sr).to_formant_burg(time_step=hop_length / sr, max_number_of_formants=5,
                                                         maximum_formant=max_formant)
     values = np.array([[formant.get_value_at_time(i, t) for i in range(1, n_formants + 1)] for t in formant.xs()])
@@ -365,7 +357,7 @@ def formant_features(y:np.ndarray, # mono samples
                      max_formant:float=5500.0, # see `lpc_formants`
                     ) -> dict[str, float]:
     "One utterance's median F1–F4 (LPC), dispersion, VTL and ratios, keys in `FORMANT_FEATURES` order; NaN where undefined."
-    y = _mono(y)
+    y = check_mono(y, float)
     if len(y) < min_frame_length(sr): return dict.fromkeys(FORMANT_FEATURES, np.nan)  # not even one pitch frame
     voiced = yin_track(y, sr).voiced if voiced is None else np.asarray(voiced, dtype=bool)
     f = _column_medians(lpc_formants(y, sr, voiced, max_formant=max_formant)[voiced])
@@ -379,7 +371,7 @@ def voice_features(y:np.ndarray, # mono samples
                    fmax:float=FMAX, # highest F0 to look for, Hz
                   ) -> dict[str, float]:
     "`pitch_features` and `formant_features` of one utterance, with YIN run once; keys in `PITCH_FEATURES + FORMANT_FEATURES` order."
-    y = _mono(y)
+    y = check_mono(y, float)
     track = yin_track(y, sr, fmin, fmax) if len(y) >= min_frame_length(sr, fmin) else None
     return {**pitch_features(y, sr, fmin, fmax, track=track),
             **formant_features(y, sr, voiced=None if track is None else track.voiced)}

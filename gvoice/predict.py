@@ -18,7 +18,7 @@ from .gate import MIN_SPEECH, speech_gate
 from .models import VoiceModel, load_model, log_odds
 
 # %% auto #0
-__all__ = ['PRETRAINED', 'Prediction', 'GenderPredictor']
+__all__ = ['PRETRAINED', 'Prediction', 'verdict', 'GenderPredictor']
 
 # %% ../nbs/14_predict.ipynb #5e693a3d
 @dataclass(frozen=True)
@@ -114,6 +114,13 @@ def _weighted_median(values:np.ndarray, weights:np.ndarray) -> float:
     cum = np.cumsum(w[order])
     return float(v[order][np.searchsorted(cum, cum[-1] / 2)])
 
+def verdict(p:float, # calibrated P(female)
+            threshold:float, # least confidence max(P(female), P(male)) for a gender
+           ) -> tuple[str, str]:
+    "The label of P(female) `p`, and why when it is 'uncertain': the predictor's one rule (`gvoice.live` labels its smoothed answers with it too)."
+    if max(p, 1 - p) < threshold: return 'uncertain', f"low confidence: P(female) = {p:.2f}, below the {threshold:.2f} needed either way"
+    return ('female' if p >= 0.5 else 'male'), ''
+
 def _decide(e:_Evidence, # what the windows said (enough speech)
             threshold:float, # least confidence for a gender
             source:str, # the file, when there was one
@@ -121,11 +128,8 @@ def _decide(e:_Evidence, # what the windows said (enough speech)
     "Female, male or uncertain from the windows' log-odds, averaged with their seconds of speech as weights."
     total = float(sum(e.speech))
     p = float(expit(np.average(e.logits, weights=e.speech)))
-    confidence = max(p, 1 - p)
-    label, reason = ('female' if p >= 0.5 else 'male'), ''
-    if confidence < threshold:
-        label, reason = 'uncertain', f"low confidence: P(female) = {p:.2f}, below the {threshold:.2f} needed either way"
-    return Prediction(label, p, confidence, total, _weighted_median(np.array(e.f0), np.array(e.voiced)), reason, e.duration, e.windows, source)
+    label, reason = verdict(p, threshold)
+    return Prediction(label, p, max(p, 1 - p), total, _weighted_median(np.array(e.f0), np.array(e.voiced)), reason, e.duration, e.windows, source)
 
 # %% ../nbs/14_predict.ipynb #17f6e46c
 PRETRAINED = Path(str(importlib.resources.files('gvoice'))) / 'pretrained' / 'gvoice-pretrained.gvm'  # shipped inside the package
@@ -138,6 +142,7 @@ class _Predictor:
                  min_speech:float=MIN_SPEECH, # seconds of speech needed to judge (`gvoice.gate.MIN_SPEECH`)
                  window_seconds:float=30.0, # long audio is judged in windows of this length (at least 1 s), read one at a time
                 ):
+        model.check_fitted()  # an unfitted model is refused here, not at the first recording
         if threshold is None: threshold = float(model.info.get('metrics', {}).get('threshold', 0.8))
         if not isinstance(threshold, (int, float, np.number)) or not 0.5 <= threshold < 1: raise ValueError(f"threshold={threshold}: must be in [0.5, 1)")
         self.model, self.threshold = model, float(threshold)

@@ -16,18 +16,18 @@ import scipy.signal
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from .audio import load_audio, resample
+from .audio import add_noise, limit_peak, load_audio, mix_at_snr, resample
 from .augment import phone_band
 from .data import GENDERS
 from .features import code_digest, get_recipe, map_files, read_source, recipe_audio
-from .synth import add_noise, room_impulse_response
+from .synth import room_impulse_response
 from .train import Crop, heldout_scores
 from .evaluate import summarize
 
 # %% auto #0
-__all__ = ['CODECS', 'CODEC_LEVELS', 'Noise', 'mix_at_snr', 'Babble', 'babble_sources', 'encode', 'codec_round_trip', 'Codec',
-           'Telephone', 'decay_time', 'Reverb', 'Gain', 'corruptions', 'balanced_clips', 'sweep', 'predictor_sweep',
-           'sweep_summary', 'plot_sweep']
+__all__ = ['CODECS', 'CODEC_LEVELS', 'Noise', 'Babble', 'babble_sources', 'encode', 'codec_round_trip', 'Codec', 'Telephone',
+           'decay_time', 'Reverb', 'Gain', 'corruptions', 'balanced_clips', 'sweep', 'predictor_sweep', 'sweep_summary',
+           'plot_sweep']
 
 # %% ../nbs/20_robustness.ipynb #fa340e68
 class _Corruption:
@@ -41,15 +41,9 @@ class _Corruption:
         return f'{self._tag()}-' + code_digest(type(self), params=self._params())[:8]
 
 # %% ../nbs/20_robustness.ipynb #e6f1dd0f
-def _fit(y:np.ndarray) -> np.ndarray:
-    "`y` as float32, scaled down (never up) when its peak passes ±1: the SNR of a mix is kept."
-    y = np.asarray(y, dtype=np.float64)
-    peak = np.abs(y).max() if y.size else 0.0
-    return (y / peak if peak > 1 else y).astype(np.float32)
-
 @dataclass(frozen=True)
 class Noise(_Corruption):
-    "White or pink Gaussian noise at `snr_db` (`gvoice.synth.add_noise`)."
+    "White or pink Gaussian noise at `snr_db` (`gvoice.audio.add_noise`)."
     color:str = 'white'  # 'white' or 'pink'
     snr_db:float = 10.0  # signal-to-noise ratio of the result, dB
 
@@ -58,19 +52,9 @@ class Noise(_Corruption):
     def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
         "`y` with noise at `snr_db` (silence stays silence: it has no level to be below)."
         if not np.any(y): return np.asarray(y, dtype=np.float32)
-        return _fit(add_noise(y, self.snr_db, rng, color=self.color))
+        return limit_peak(add_noise(y, self.snr_db, rng, color=self.color)).astype(np.float32)
 
 # %% ../nbs/20_robustness.ipynb #30a4cd4c
-def mix_at_snr(y:np.ndarray, # the clean signal
-               noise:np.ndarray, # what to add, as long as `y`
-               snr_db:float, # signal-to-noise ratio of the result, dB (mean powers over the whole clip)
-              ) -> np.ndarray:
-    "`y` plus `noise` scaled to `snr_db` below it: `gvoice.synth.add_noise` for any noise."
-    y, noise = np.asarray(y, dtype=np.float64), np.asarray(noise, dtype=np.float64)
-    if len(noise) != len(y): raise ValueError(f"noise has {len(noise)} samples and y {len(y)}: they must be as long")
-    if not np.any(y) or not np.any(noise): raise ValueError("neither y nor noise may be silent: an SNR needs two powers")
-    return y + noise * np.sqrt(np.mean(y ** 2) / np.mean(noise ** 2) / 10 ** (snr_db / 10))
-
 def _talker(path:str, sr:int) -> np.ndarray:
     "One babble talker's samples at `sr`, at unit power."
     y = load_audio(path, sr=sr).astype(np.float64)
@@ -113,7 +97,7 @@ class Babble(_Corruption):
                 path = rng.choice([p for p, sp, _ in self.sources if sp == s])
                 t = _talker(str(path), sr)
                 noise += np.resize(np.roll(t, -int(rng.integers(len(t)))), len(y))  # from a random point, looped
-        return _fit(mix_at_snr(y, noise, self.snr_db))
+        return limit_peak(mix_at_snr(y, noise, self.snr_db)).astype(np.float32)
 
 # %% ../nbs/20_robustness.ipynb #d07dfff8
 def babble_sources(manifest:pd.DataFrame, # clips to draw talkers from: path, speaker, gender (and duration) columns
@@ -227,7 +211,7 @@ class Reverb(_Corruption):
         y = np.asarray(y, dtype=np.float64)
         if not np.any(y): return y.astype(np.float32)
         wet = scipy.signal.fftconvolve(y, room_impulse_response(self.rt60, sr, rng, self.drr_db))[:len(y)]
-        return _fit(wet * np.sqrt(np.mean(y ** 2) / np.mean(wet ** 2)))
+        return limit_peak(wet * np.sqrt(np.mean(y ** 2) / np.mean(wet ** 2))).astype(np.float32)
 
 # %% ../nbs/20_robustness.ipynb #4baa4df9
 @dataclass(frozen=True)

@@ -132,7 +132,7 @@ def training_inputs(features:str, # a feature recipe's name (`model.features`)
 # %% ../nbs/16_train.ipynb #f40d0877
 def _keras_train(epochs:int|None, seed:int, batch_size:int):
     "TrainConfig for the Keras families (imported here: TensorFlow takes seconds to import)."
-    from gvoice.dense import TrainConfig
+    from gvoice.nets import TrainConfig
     if epochs is None: return TrainConfig(epochs=50, batch_size=batch_size, patience=8, min_epochs=15, seed=seed, progress=False)
     return TrainConfig(epochs=epochs, batch_size=min(batch_size, 32), patience=epochs, seed=seed, progress=False)
 
@@ -246,6 +246,7 @@ def shared_corpus_specs(shared:Path, # the shared data folder (`gvoice.data.shar
     if missing: raise FileNotFoundError(f"{shared}: no {', '.join(missing)} folder")
     return [f"librispeech:{shared / f}" if f == 'librispeech-subset' else str(shared / f / 'manifest.csv') for f in folders]
 
+# %% ../nbs/16_train.ipynb #517b5789
 TERMS = ('permissive', 'share-alike', 'non-commercial', 'research only', 'unstated')  # what a licence allows a model trained on it, from freest
 
 def licence_terms(note:str, # a corpus's licence note, e.g. 'CC BY-NC-SA 4.0 (Kaggle release)'
@@ -265,6 +266,7 @@ def corpus_terms(speech:pd.DataFrame, # clips with corpus and dataset columns (a
     note = lambda c: ' '.join(c.license_note.dropna().astype(str).unique()) if 'license_note' in c and c.license_note.notna().any() else LICENCES.get(c.dataset.iloc[0], '')
     return pd.Series({name: licence_terms(note(c)) for name, c in speech.groupby('corpus')}, name='terms')
 
+# %% ../nbs/16_train.ipynb #9db98261
 def load_mel128_rows(folder:Path, # the commonvoice-mel128 folder: features.npy and labels.csv
                      valid:float=0.1, # fraction of rows of each gender kept out of training, drawn at random
                      seed:int=0, # random seed
@@ -358,7 +360,7 @@ def _loco_lines(m:dict) -> list[str]:
 def _lite(model:VoiceModel) -> VoiceModel:
     "The numpy version of a trained PatchCNN (notebook 15)."
     from gvoice.lite import LitePatchCNN
-    if type(model).__name__ != 'PatchCNN': raise ValueError(f"only the cnn family has a numpy version, not {type(model).__name__}")
+    if model.kind != 'keras_cnn': raise ValueError(f"only the cnn family has a numpy version, not {type(model).__name__}")
     return LitePatchCNN.from_patch_cnn(model)
 
 def training_recipe(family:str, features:str, copies:int, test:float, seed:int, epochs:int|None, # as in `train_model`
@@ -379,6 +381,7 @@ def save_with_provenance(model:VoiceModel, # the trained model
     training = provenance(speech, split == 'train', split == 'test', recipe, also)
     return model.save(path, training=training, metrics=heldout_metrics(scores))
 
+# %% ../nbs/16_train.ipynb #46a7080c
 def train_model(specs:list, # corpus specs (see `parse_corpus`)
                 out, # the model file to write
                 family:str=PRETRAINED_FAMILY, # the model family
@@ -410,6 +413,7 @@ def train_model(specs:list, # corpus specs (see `parse_corpus`)
     save_with_provenance(model, speech, split, scores, out, recipe, None if also is None else also[1])
     return model, scores
 
+# %% ../nbs/16_train.ipynb #c919f3ed
 def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, extra-speakers, more-speakers
                      out, # the model file to write
                      family:str=PRETRAINED_FAMILY, # the model family
@@ -437,8 +441,6 @@ def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, 
               'command': f'gvoice train --pretrained --family {family} --seed {seed}' + (f' --features {features}' if features else '')}
     model.save(out, training=provenance(speech, pool, pd.Series(True, index=speech.index), recipe), metrics=loco_metrics(scores, threshold))
     return model, scores
-
-
 
 # %% ../nbs/16_train.ipynb #5b8ba072
 def evaluate_corpora(model:VoiceModel, # a fitted (or loaded) model

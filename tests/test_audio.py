@@ -9,8 +9,8 @@ import soundfile as sf
 from hypothesis import given, settings, HealthCheck, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gvoice.audio import (AudioError, audio_info, detect_speech, load_audio, peak_normalize, rms_normalize,
-                          save_audio, trim_silence)
+from gvoice.audio import (NOISE_SLOPES, AudioError, add_noise, atomic_write, audio_info, detect_speech, limit_peak,
+                          load_audio, peak_normalize, rms_normalize, save_audio, trim_silence)
 
 SR = 16000
 
@@ -184,6 +184,21 @@ def test_save_audio_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ['x.wav']  # no temporary file left
 
 
+@pytest.mark.parametrize('umask', [0o022, 0o077, 0o002])
+def test_atomic_write_obeys_the_umask_without_touching_it(tmp_path, monkeypatch, umask):
+    "Files get the mode open() gives them, and the umask is never changed (changing it, even for a moment, is not thread-safe)."
+    old = os.umask(umask)
+    try:
+        with open(tmp_path / 'plain', 'w') as f: f.write('x')
+        def no_umask(*args): raise AssertionError('atomic_write changed the umask')
+        monkeypatch.setattr(os, 'umask', no_umask)
+        with atomic_write(tmp_path / 'atomic', 'w') as f: f.write('x')
+        monkeypatch.undo()
+    finally: during = os.umask(old)
+    assert during == umask
+    assert (tmp_path / 'atomic').stat().st_mode & 0o777 == (tmp_path / 'plain').stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 # ---------------------------------------------------------------- properties
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -256,3 +271,15 @@ def test_band_snr_of_steady_sounds_barely_moves():
         s = band_snr_db(y.astype(np.float32), SR)
         assert np.percentile(s, 99) - np.percentile(s, 10) < 10
         assert detect_speech(y.astype(np.float32), SR).status == 'no_speech'
+
+
+@settings(max_examples=60, deadline=None)
+@given(y=arrays(np.float64, st.integers(2, 4000), elements=st.floats(-1, 1, width=32)).filter(lambda y: np.mean(y ** 2) > 1e-20),  # a power that does not underflow
+       snr=st.floats(-20, 60), color=st.sampled_from(sorted(NOISE_SLOPES)), seed=st.integers(0, 2 ** 32 - 1))
+def test_noise_is_added_at_exactly_the_snr_asked(y, snr, color, seed):
+    "Whatever the signal, length and colour: the SNR of the mix is the one asked, and bringing it within full scale keeps it."
+    noisy = add_noise(y, snr, seed, color=color)
+    fitted, gain = limit_peak(noisy), 1 / max(1.0, np.abs(noisy).max())
+    assert np.abs(fitted).max() <= 1 + 1e-12
+    for clean, mix in ((y, noisy), (gain * y, fitted)):
+        assert 10 * np.log10(np.mean(clean ** 2) / np.mean((mix - clean) ** 2)) == pytest.approx(snr, abs=1e-6)

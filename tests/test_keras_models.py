@@ -1,4 +1,4 @@
-"Keras models (notebooks 10-12): training settings, .keras model files loaded in safe mode, every architecture saved and reloaded, augmentation copies."
+"Keras models (notebooks 09a, 10 and 12): training settings, the progress bar, .keras model files loaded in safe mode, every architecture saved and reloaded, augmentation copies."
 import hashlib, json, zipfile
 
 import numpy as np
@@ -8,9 +8,10 @@ import pytest
 keras = pytest.importorskip('keras')
 from gvoice.augment import Augment, phone_band
 from gvoice.cnn import ARCHITECTURES, PatchCNN, patch_dataset, patches
-from gvoice.dense import DenseModel, TrainConfig, net_from_bytes, net_to_bytes, train_net
+from gvoice.dense import DenseModel
 from gvoice.features import extract, file_features
 from gvoice.models import ModelFileError, cross_validate, load_model
+from gvoice.nets import TrainConfig, net_from_bytes, net_to_bytes, train_net
 from gvoice.synth import make_corpus
 
 QUICK = TrainConfig(epochs=2, batch_size=16, patience=1, progress=False)
@@ -63,9 +64,9 @@ def test_keras_payload_needs_safe_mode(dense, tmp_path):
 
 def test_net_bytes_leave_out_the_optimizer(dense):
     model, X = dense
-    data = net_to_bytes(model.net)
-    assert len(data) < 1.5 * 4 * model.net.count_params() + 100_000
-    np.testing.assert_allclose(net_from_bytes(data)(model._matrix(X)).numpy(), model.net(model._matrix(X)).numpy(), atol=1e-6)
+    data = net_to_bytes(model.net_)
+    assert len(data) < 1.5 * 4 * model.net_.count_params() + 100_000
+    np.testing.assert_allclose(net_from_bytes(data)(model._matrix(X)).numpy(), model.net_(model._matrix(X)).numpy(), atol=1e-6)
 
 def test_dense_model_refuses_other_columns_and_one_gender(dense):
     model, X = dense
@@ -91,6 +92,17 @@ def test_train_net_writes_checkpoints_and_tensorboard_logs(tmp_path):
     assert len(history.history['val_loss']) == 2
     assert (tmp_path / 'ckpt' / 'best.keras').exists()
     assert list((tmp_path / 'logs').rglob('events.out.tfevents*'))
+
+def test_progress_bar_counts_the_epochs_trained_and_shows_the_losses(capsys):
+    "One bar over epochs (on stderr outside a notebook), ending where early stopping ended, with the losses beside it."
+    import tensorflow as tf
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype('float32')
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    ds = tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype('float32'))).batch(16)
+    history = train_net(net, ds.repeat(), ds, 4, TrainConfig(epochs=3, progress=True))
+    bar = capsys.readouterr().err.replace('\r', '\n').strip().splitlines()[-1]
+    assert bar.startswith('training: 100%') and f"{len(history.history['loss'])}/3" in bar, bar
+    assert f"val_loss={history.history['val_loss'][-1]:.3f}" in bar and 'accuracy' not in bar, bar
 
 @pytest.mark.parametrize('arch', sorted(ARCHITECTURES))
 def test_every_architecture_trains_saves_and_reloads_identically(arch, corpus, tmp_path):

@@ -233,3 +233,10 @@ def test_take_modes():
     assert len(kept) == len(t.samples) == int(1.7 * SR)  # 0.2 s before the voice, 1 s of it, 0.5 s of silence
     assert t.add(loud).size == 0                           # done: nothing more joins
     with pytest.raises(ValueError, match="mode='x'"): Take('x')
+
+
+def test_live_labels_with_the_predictors_own_rule():
+    "One rule labels P(female), in gvoice.predict; the live answers use it rather than a copy (at the threshold itself, a gender)."
+    from gvoice import live, predict
+    assert live.verdict is predict.verdict and not hasattr(live, '_verdict')
+    assert [predict.verdict(p, 0.8)[0] for p in (0.8, 0.2, 0.79, 0.21)] == ['female', 'male', 'uncertain', 'uncertain']

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from gvoice.models import ModelFileError, SklearnModel, cross_validate, load_model
+from gvoice.models import ModelFileError, NotFittedError, PlattScaling, Recalibrated, SklearnModel, cross_validate, load_model
 
 META = 'gvoice-model.json'
 
@@ -41,7 +41,41 @@ def test_reload_predicts_identically_and_keeps_metadata(fitted, tmp_path):
     path = model.save(tmp_path / 'm.gvm', training={'speakers': 40}, metrics={'accuracy': 0.9})
     back = load_model(path)
     np.testing.assert_array_equal(back.p_female(X), model.p_female(X))
-    assert back.info['metrics'] == {'accuracy': 0.9} and back.feature_names == list(X.columns)
+    assert back.info['metrics'] == {'accuracy': 0.9} and back.feature_names_ == list(X.columns)
+
+
+FRESH = {  # a fresh model of every family: module, then how to make it
+    'SklearnModel': ('gvoice.models', lambda m: m.SklearnModel(LogisticRegression(), 'voice')),
+    'logreg': ('gvoice.classical', lambda m: m.make_logreg('formants')), 'svm search': ('gvoice.classical', lambda m: m.make_svm('formants')),
+    'F0Floor': ('gvoice.classical', lambda m: m.F0Floor()), 'GMMModel': ('gvoice.gmm', lambda m: m.GMMModel()), 'UBMModel': ('gvoice.gmm', lambda m: m.UBMModel()),
+    'DenseModel': ('gvoice.dense', lambda m: m.DenseModel()), 'PatchCNN': ('gvoice.cnn', lambda m: m.PatchCNN())}
+
+
+@pytest.mark.parametrize('family', FRESH)
+def test_predicting_or_saving_before_fit_says_so(family, tmp_path):
+    "Every family, Keras included, refuses to predict or to be saved before fit, with the one message of VoiceModel's check."
+    module, make = FRESH[family]
+    if module in ('gvoice.dense', 'gvoice.cnn'): pytest.importorskip('tensorflow')
+    import importlib
+    model = make(importlib.import_module(module))
+    assert not model.fitted
+    for ask in (model.p_female, model.predict, model.predict_proba, lambda X: model.save(tmp_path / 'm.gvm')):
+        with pytest.raises(NotFittedError, match=f'^this {type(model).__name__} is not fitted: call fit first$'):
+            ask(np.zeros((2, 3)))
+    assert not (tmp_path / 'm.gvm').exists()
+
+
+def test_fitted_attributes_end_in_an_underscore(fitted):
+    "What fit learns ends in '_' (scikit-learn's convention); constructor settings do not; a recalibration needs fitted parts."
+    model, X = fitted
+    assert model.fitted and model.feature_names_ == list(X.columns)
+    platt = PlattScaling()
+    assert (platt.a_, platt.b_, platt.fitted) == (None, None, False)
+    with pytest.raises(NotFittedError, match='this PlattScaling is not fitted'): platt(np.zeros(2))
+    with pytest.raises(NotFittedError, match='this PlattScaling is not fitted'): Recalibrated(model, platt)
+    with pytest.raises(NotFittedError, match='this SklearnModel is not fitted'): Recalibrated(SklearnModel(LogisticRegression(), 'voice'), platt)
+    platt.fit(model.p_female(X), np.where(X.f0_median > 0, 'female', 'male'))
+    assert Recalibrated(model, platt).fitted and set(PlattScaling.from_dict(platt.to_dict()).to_dict()) == {'a', 'b'}
 
 
 def test_untrusted_type_in_payload_is_refused_even_with_a_matching_digest(fitted, tmp_path):

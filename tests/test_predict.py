@@ -8,7 +8,7 @@ import soundfile as sf
 from gvoice.audio import AudioError
 from gvoice.classical import make_logreg
 from gvoice.features import extract
-from gvoice.gate import NON_SPEECH, non_speech
+from gvoice.synth import NON_SPEECH, non_speech
 from gvoice.predict import GenderPredictor, Prediction
 from gvoice.synth import make_corpus
 

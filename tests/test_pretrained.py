@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from gvoice.data import load_manifest, shared_data_dir
-from gvoice.gate import NON_SPEECH, non_speech
+from gvoice.synth import NON_SPEECH, non_speech
 from gvoice.predict import PRETRAINED, GenderPredictor
 from gvoice.synth import sample_speakers, synthesize_utterance
 from gvoice.train import CONDITIONS, provenance_markdown

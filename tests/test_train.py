@@ -96,3 +96,11 @@ def test_demo_runs_offline_in_one_command(tmp_path):
         line = next(l for l in r.stdout.splitlines() if l.strip().startswith(f'{kind}.wav'))
         assert 'uncertain' in line, line
     assert (tmp_path / 'demo' / 'model.gvm').is_file() and (tmp_path / 'demo' / 'corpus' / 'manifest.csv').is_file()
+
+
+def test_only_a_cnn_has_a_numpy_version():
+    "`_lite` tells a model's family by its kind, not by its class's name."
+    from gvoice.classical import make_logreg
+    from gvoice.train import _lite
+    with pytest.raises(ValueError, match='only the cnn family has a numpy version, not SklearnModel'):
+        _lite(make_logreg('formants'))
