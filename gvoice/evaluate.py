@@ -138,6 +138,7 @@ def _resampled_group(g:pd.DataFrame, w:np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({'strict balanced accuracy': np.nanmean(strict, 0), 'balanced_accuracy': np.nanmean(list(recall.values()), 0),
                              **{f'{x} recall': r for x, r in recall.items()}, 'coverage': rate('sure', every), 'log_loss': rate('loss', every)})
 
+# %% ../nbs/19_evaluate.ipynb #969e3cf8
 def speaker_bootstrap(scores:pd.DataFrame, # clip predictions of one model under one condition: speaker, gender, p_female (and `by`)
                       threshold:float=0.5, # the confidence threshold, for coverage and the strict score
                       n:int=1000, # resamples

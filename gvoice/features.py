@@ -357,6 +357,8 @@ def _fingerprint(obj, home:str, seen:dict):
         for member in vars(obj).values():
             f = member.fget if isinstance(member, property) else getattr(member, '__func__', member)
             if isinstance(f, types.FunctionType): _fingerprint(f, home, seen)
+        for base in obj.__bases__:  # what it inherits from gvoice classes counts too
+            if _ours(base, home): _fingerprint(base, home, seen)
         return
     obj = getattr(obj, '__wrapped__', obj)  # a cached or decorated function: the function inside
     if not isinstance(obj, types.FunctionType): return
