@@ -461,7 +461,7 @@ def extract(manifest, # a manifest with a `path` column (or a list of paths)
            ) -> Extraction:
     "Features of every file of `manifest` (a table of vectors, or a Series of arrays), cached by content and computed in parallel; files that cannot be used are tabled, not raised."
     recipe, paths = get_recipe(recipe), _paths(manifest)
-    if getattr(recipe, 'of', ()):  # a combination of other sets: theirs, side by side (computed and cached once, whatever combines them)
+    if isinstance(recipe, FeatureSet) and recipe.of:  # a combination of other sets: theirs, side by side (computed and cached once, whatever combines them)
         parts = [extract(manifest, name, n_jobs, cache_dir, backend, progress, augment, copy) for name in recipe.of]
         return Extraction(pd.concat([p.features for p in parts], axis=1, join='inner'),
                           pd.concat([p.failures for p in parts], ignore_index=True).drop_duplicates('path', ignore_index=True))
