@@ -2,8 +2,8 @@
 
     python bench/predict.py [--minutes 60]
 
-A benchmark, not a test: it prints figures and asserts nothing. Targets (issue "One predictor for users"), on 2 CPU cores:
-`GenderPredictor.pretrained()` in under 2 s (in a fresh process), a 3 s clip in under 50 ms after warm-up (gate, features
+A benchmark, not a test: it prints figures and asserts nothing. Targets (issue 14), on 2 CPU cores:
+`GenderPredictor.pretrained()` in under 1 s (in a fresh process), a 3 s clip in under 30 ms after warm-up (gate, features
 and model), an hour of audio in under a minute. The speech is real where ../shared/data is present (the output says which),
 else synthetic.
 """
@@ -62,9 +62,9 @@ def main():
     files, name = speech_files()
     print(f"{os.cpu_count()} CPU cores; model: {predictor.model!r}; speech: {name}")
     t_import, t_load = load_seconds()
-    print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 2 s)")
+    print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 1 s)")
     y = load_audio(files[0], sr=16000)[:3 * 16000]
-    print(f"a 3 s clip: {median_ms(lambda: predictor.predict(y, 16000)):.1f} ms per prediction (gate, features, model; target < 50 ms)")
+    print(f"a 3 s clip: {median_ms(lambda: predictor.predict(y, 16000)):.1f} ms per prediction (gate, features, model; target < 30 ms)")
     with tempfile.TemporaryDirectory() as d:
         path = long_file(files, args.minutes, Path(d))
         t0 = time.perf_counter(); r = predictor.predict_file(path); el = time.perf_counter() - t0

@@ -14,10 +14,10 @@ from .audio import check_mono, detect_speech, plot_segments, resample, true_runs
 from .pitch_formants import HOP_SECONDS, PitchTrack, yin_track
 
 # %% auto #0
-__all__ = ['PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND', 'STEADY_FRAMES', 'STEADY_CENTS', 'NOTE_SECONDS', 'NOTE_CENTS',
-           'NOTE_BREAK_CENTS', 'VIBRATO_HZ', 'VIBRATO_REGULARITY', 'MIN_VOICED', 'MAX_STEADY', 'MAX_VIBRATO',
-           'MIN_SPEECH', 'pitch_track', 'cents', 'voice_frames', 'steady_steps', 'vibrato_notes', 'Gate', 'speech_gate',
-           'plot_gate']
+__all__ = ['PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND', 'HARMONIC_BAND', 'BEAT_SR', 'STEADY_FRAMES', 'STEADY_CENTS',
+           'NOTE_SECONDS', 'NOTE_CENTS', 'NOTE_BREAK_CENTS', 'VIBRATO_HZ', 'VIBRATO_REGULARITY', 'MIN_VOICED',
+           'MAX_STEADY', 'MAX_VIBRATO', 'MIN_SPEECH', 'THIN_VOICE', 'BEAT_VOICE', 'pitch_track', 'cents',
+           'voice_frames', 'beat_track', 'steady_steps', 'vibrato_notes', 'Gate', 'speech_gate', 'plot_gate']
 
 # %% ../nbs/13_speech_gate.ipynb #f9dcfd5d
 PITCH_SR = 8000  # Hz: the pitch analysis runs at 8 kHz (a voice's period needs nothing above 4 kHz)
@@ -26,10 +26,10 @@ MAX_STEP_CENTS = 100.0  # a voice's pitch moves by less than a semitone in 10 ms
 PITCH_BAND = (50.0, 3000.0)  # Hz: YIN hears only this band: a DC offset or rumble below it, hiss above it, hide a voice's period
 
 @cache
-def _pitch_filter() -> np.ndarray:
-    "The 4th-order Butterworth band-pass of PITCH_BAND at PITCH_SR, as second-order sections, designed on first use."
+def _band_filter(band:tuple, sr:int) -> np.ndarray:
+    "A 4th-order Butterworth band-pass of `band` (Hz) at `sr`, as second-order sections, designed on first use."
     from scipy.signal import butter
-    return butter(4, PITCH_BAND, 'bandpass', fs=PITCH_SR, output='sos')
+    return butter(4, band, 'bandpass', fs=sr, output='sos')
 
 def pitch_track(y:np.ndarray, # mono samples
                 sr:int, # their sample rate, Hz
@@ -37,7 +37,7 @@ def pitch_track(y:np.ndarray, # mono samples
     "YIN F0 and voicing of `y` on 10 ms frames, computed at 8 kHz on the band PITCH_BAND (`gvoice.pitch_formants.yin_track`)."
     y8 = resample(np.asarray(y, dtype=np.float32), sr, PITCH_SR)
     from scipy.signal import sosfilt
-    y8 = sosfilt(_pitch_filter(), y8).astype(np.float32) if len(y8) else y8
+    y8 = sosfilt(_band_filter(PITCH_BAND, PITCH_SR), y8).astype(np.float32) if len(y8) else y8
     return yin_track(y8, PITCH_SR)
 
 def cents(f0:np.ndarray, # F0 in Hz, NaN or 0 where unvoiced
@@ -54,6 +54,19 @@ def voice_frames(track:PitchTrack, # from `pitch_track`
     with np.errstate(invalid='ignore'): near = np.abs(np.diff(np.where(ok, cents(track.f0), np.nan))) < MAX_STEP_CENTS
     continues = np.zeros(len(ok), bool); continues[1:] |= near; continues[:-1] |= near
     return ok & continues
+
+# %% ../nbs/13_speech_gate.ipynb #6026ca7e
+HARMONIC_BAND = (1000.0, 4000.0)  # Hz: a voice's upper harmonics, whose beat at F0 the second look hears
+BEAT_SR = 16000  # Hz: the rate at which the band is squared (twice its top, so that nothing folds over)
+
+def beat_track(y:np.ndarray, # mono samples
+               sr:int, # their sample rate, Hz
+              ) -> PitchTrack:
+    "The pitch of the beat between `y`'s upper harmonics: `pitch_track` of the squared HARMONIC_BAND, on the same 10 ms grid."
+    y16 = resample(np.asarray(y, dtype=np.float32), sr, BEAT_SR)
+    from scipy.signal import sosfilt
+    x = sosfilt(_band_filter(HARMONIC_BAND, BEAT_SR), y16) if len(y16) else y16
+    return pitch_track((x * x).astype(np.float32), BEAT_SR)
 
 # %% ../nbs/13_speech_gate.ipynb #8ef234e2
 STEADY_FRAMES = 5  # frames (50 ms) over which a held pitch is compared with itself
@@ -107,7 +120,9 @@ def vibrato_notes(c:np.ndarray, # (n_frames,) F0 in cents (see `cents`)
 MIN_VOICED = 0.07  # below this voiced fraction: noise, not a voice (a drum kit's kicks in noise reach 0.066 on the 50–3000 Hz track)
 MAX_STEADY = 0.42  # above this steady fraction (plus one standard error): music or a tone
 MAX_VIBRATO = 0.40  # above this vibrato fraction: held notes with vibrato
-MIN_SPEECH = 0.225  # s: between a 0.2 s blip (measured as 0.21–0.22 s: speech is counted in 10 ms frames) and the shortest spoken digits (0.23 s)
+MIN_SPEECH = 0.215  # s: between a 0.2 s blip (measured as 0.18–0.21 s: speech is counted in 10 ms frames) and the shortest spoken digits (0.22 s)
+THIN_VOICE = 0.25  # s: "music or a tone" said on less voice than this may be overruled by the second look
+BEAT_VOICE = (0.15, 0.25)  # the second look must find what the first finds in 99 % of real speech: voice in at least 15 % of the sound, steady on under 25 % of its steps
 
 @dataclass
 class Gate:
@@ -119,7 +134,7 @@ class Gate:
     f0_median_hz: float  # median F0 of the voice frames, Hz; NaN unless status is 'speech'
     duration: float  # length of the recording, s
     segments: np.ndarray  # (n, 2) start and end of each speech segment of `detect_speech`, s
-    measures: dict = field(default_factory=dict)  # active_seconds, voiced_fraction, steady_fraction, vibrato_fraction
+    measures: dict = field(default_factory=dict)  # active_seconds, voiced_fraction, steady_fraction, vibrato_fraction, second_look
 
     @property
     def ok(self) -> bool:
@@ -127,12 +142,12 @@ class Gate:
         return self.status == 'speech'
 
 # %% ../nbs/13_speech_gate.ipynb #35b92faa
-def _analyse(y:np.ndarray, sr:int) -> dict:
-    "detect_speech, the pitch track and the voice, steady and vibrato frames of one block."
+def _analyse(y:np.ndarray, sr:int, track_pitch=pitch_track) -> dict:
+    "detect_speech, the pitch track (by `track_pitch`) and the voice, steady and vibrato frames of one block."
     activity = detect_speech(y, sr, min_speech=0.0)
     out = dict(activity=activity, track=None, active=0, voice=0, steady=0, steps=0, vibrato=0, f0=np.zeros(0))
     if len(activity.segments) == 0: return out
-    track = pitch_track(y, sr)
+    track = track_pitch(y, sr)
     active = np.searchsorted(activity.segments.ravel(), track.times, side='right') % 2 == 1  # inside a segment
     voice = voice_frames(track, active)
     c = cents(track.f0)
@@ -143,6 +158,35 @@ def _analyse(y:np.ndarray, sr:int) -> dict:
             'vibrato': int(vibrato.sum()), 'f0': track.f0[voice]}
 
 # %% ../nbs/13_speech_gate.ipynb #ce735149
+def _measures(blocks:list) -> tuple[dict, dict]:
+    "The counts summed over blocks, and the three measures made of them (with active_seconds)."
+    n = {k: sum(b[k] for _, b in blocks) for k in ('active', 'voice', 'steady', 'steps', 'vibrato')}
+    return n, dict(active_seconds=n['active'] * HOP_SECONDS, voiced_fraction=n['voice'] / max(n['active'], 1),
+                   steady_fraction=n['steady'] / max(n['steps'], 1), vibrato_fraction=n['vibrato'] / max(n['voice'], 1))
+
+def _verdict(blocks:list, min_speech:float, duration:float) -> tuple[str, str, str]:
+    "(status, rule, reason) of the gate's rules, in order, on the analysed blocks."
+    n, m = _measures(blocks)
+    speech = float(sum(b['activity'].speech_seconds for _, b in blocks))
+    if speech == 0: return 'no_speech', 'level', next((b['activity'].reason for _, b in blocks if b['activity'].reason), 'no speech')
+    if speech < min_speech:
+        return 'too_little_speech', 'short', f"only {speech:.2f} s of speech in {duration:.2f} s of audio (at least {min_speech:g} s of speech needed)"
+    if m['voiced_fraction'] < MIN_VOICED:
+        return 'no_speech', 'noise', f"noise, not a voice: a voice's pitch in only {m['voiced_fraction']:.0%} of the sound"
+    if m['steady_fraction'] > MAX_STEADY + 0.5 / np.sqrt(max(n['steps'], 1)):  # one standard error above the threshold
+        return 'no_speech', 'steady', f"music or a tone: steady pitch for {m['steady_fraction']:.0%} of the sound"
+    if m['vibrato_fraction'] > MAX_VIBRATO:
+        return 'no_speech', 'vibrato', f"music: held notes with vibrato for {m['vibrato_fraction']:.0%} of the voiced sound"
+    return 'speech', '', ''
+
+def _moves_like_speech(blocks:list, min_speech:float, duration:float) -> bool:
+    "Whether blocks analysed on the beat track pass the rules with voice in BEAT_VOICE[0] of the sound, steady on under BEAT_VOICE[1] of its steps."
+    _, m = _measures(blocks)
+    return (_verdict(blocks, min_speech, duration)[0] == 'speech' and m['voiced_fraction'] >= BEAT_VOICE[0]
+            and m['steady_fraction'] < BEAT_VOICE[1])
+
+
+# %% ../nbs/13_speech_gate.ipynb #40d33aba
 def speech_gate(y:np.ndarray, # mono samples, any length
                 sr:int, # sample rate, Hz
                 min_speech:float=MIN_SPEECH, # seconds of speech below which status is 'too_little_speech'
@@ -150,29 +194,22 @@ def speech_gate(y:np.ndarray, # mono samples, any length
                ) -> Gate:
     "Is there enough of a speaking voice in `y`? `detect_speech`, then pitch: noise, steady tones and vibrato are rejected."
     y = check_mono(y)
-    step = max(1, int(round(block_seconds * sr)))
-    blocks = [(start / sr, _analyse(y[start:start + step], sr)) for start in range(0, max(len(y), 1), step)]
-    n = {k: sum(b[k] for _, b in blocks) for k in ('active', 'voice', 'steady', 'steps', 'vibrato')}
-    hop = HOP_SECONDS
-    measures = dict(active_seconds=n['active'] * hop, voiced_fraction=n['voice'] / max(n['active'], 1),
-                    steady_fraction=n['steady'] / max(n['steps'], 1), vibrato_fraction=n['vibrato'] / max(n['voice'], 1))
-    segments = np.concatenate([b['activity'].segments + t0 for t0, b in blocks])
+    step, duration = max(1, int(round(block_seconds * sr))), len(y) / sr
+    analyse = lambda track: [(s / sr, _analyse(y[s:s + step], sr, track)) for s in range(0, max(len(y), 1), step)]
+    blocks = analyse(pitch_track)
+    status, rule, reason = _verdict(blocks, min_speech, duration)
+    thin = sum(b['voice'] for _, b in blocks) * HOP_SECONDS < THIN_VOICE
+    second = rule == 'noise' or (rule == 'steady' and thin)  # too little voice to be sure: look at the harmonics' beat
+    if second:
+        beat = analyse(beat_track)
+        second = _moves_like_speech(beat, min_speech, duration)
+        if second: blocks, status, reason = beat, 'speech', ''
+    n, m = _measures(blocks)
     speech = float(sum(b['activity'].speech_seconds for _, b in blocks))
     f0 = np.concatenate([b['f0'] for _, b in blocks])
-    def gate(status, reason=''):
-        return Gate(status, reason, 0.0 if status == 'no_speech' else speech, n['voice'] * hop,
-                    float(np.median(f0)) if status == 'speech' and len(f0) else np.nan, len(y) / sr, segments, measures)
-    m = measures
-    if speech == 0: return gate('no_speech', next((b['activity'].reason for _, b in blocks if b['activity'].reason), 'no speech'))
-    if speech < min_speech:
-        return gate('too_little_speech', f"only {speech:.2f} s of speech in {len(y) / sr:.2f} s of audio (at least {min_speech:g} s of speech needed)")
-    if m['voiced_fraction'] < MIN_VOICED:
-        return gate('no_speech', f"noise, not a voice: a voice's pitch in only {m['voiced_fraction']:.0%} of the sound")
-    if m['steady_fraction'] > MAX_STEADY + 0.5 / np.sqrt(max(n['steps'], 1)):  # one standard error above the threshold
-        return gate('no_speech', f"music or a tone: steady pitch for {m['steady_fraction']:.0%} of the sound")
-    if m['vibrato_fraction'] > MAX_VIBRATO:
-        return gate('no_speech', f"music: held notes with vibrato for {m['vibrato_fraction']:.0%} of the voiced sound")
-    return gate('speech')
+    return Gate(status, reason, 0.0 if status == 'no_speech' else speech, n['voice'] * HOP_SECONDS,
+                float(np.median(f0)) if status == 'speech' and len(f0) else np.nan, duration,
+                np.concatenate([b['activity'].segments + t0 for t0, b in blocks]), {**m, 'second_look': second})
 
 # %% ../nbs/13_speech_gate.ipynb #c4fb267c
 def plot_gate(y:np.ndarray, # mono samples
@@ -180,13 +217,14 @@ def plot_gate(y:np.ndarray, # mono samples
               gate:Gate|None=None, # the result of speech_gate (computed if None)
               title:str='', # plot title
              ):
-    "Waveform with speech segments, and the pitch track with voice and vibrato frames (first block only); returns the figure."
+    "Waveform with speech segments, and the pitch track the verdict rests on, with voice and vibrato frames (first block only); returns the figure."
     gate = gate or speech_gate(y, sr)
     m = gate.measures
     title = title or (f"{gate.status}: {gate.reason or f'{gate.speech_seconds:.2f} s of speech, F0 {gate.f0_median_hz:.0f} Hz'}"
-                      f"  (voiced {m.get('voiced_fraction', 0):.0%}, steady {m.get('steady_fraction', 0):.0%}, vibrato {m.get('vibrato_fraction', 0):.0%})")
+                      f"  (voiced {m.get('voiced_fraction', 0):.0%}, steady {m.get('steady_fraction', 0):.0%}, vibrato {m.get('vibrato_fraction', 0):.0%}"
+                      f"{', on the second look' if m.get('second_look') else ''})")
     fig, ax = plot_segments(y, sr, gate.segments, title)
-    a = _analyse(np.asarray(y)[:int(30 * sr)], sr)
+    a = _analyse(np.asarray(y)[:int(30 * sr)], sr, beat_track if m.get('second_look') else pitch_track)
     if a['track'] is not None:
         tr = a['track']
         ax.plot(tr.times, np.where(tr.voiced, tr.f0, np.nan), '.', ms=1.5, color='0.7', label='periodic')

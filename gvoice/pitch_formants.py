@@ -16,8 +16,8 @@ from .audio import check_mono, frame_times, resample
 
 # %% auto #0
 __all__ = ['FMIN', 'FMAX', 'HOP_SECONDS', 'SPEED_OF_SOUND', 'F0_STATISTICS', 'VOICE_QUALITY', 'PITCH_FEATURES',
-           'FORMANT_FEATURES', 'frame_signal', 'cmndf', 'yin_f0', 'PitchTrack', 'min_frame_length', 'yin_track',
-           'pyin_track', 'praat_track', 'f0_errors', 'voicing_accuracy', 'formant_errors', 'f0_statistics',
+           'FORMANT_FEATURES', 'frame_signal', 'autocorrelation', 'cmndf', 'yin_f0', 'PitchTrack', 'min_frame_length',
+           'yin_track', 'pyin_track', 'praat_track', 'f0_errors', 'voicing_accuracy', 'formant_errors', 'f0_statistics',
            'voice_quality', 'pitch_features', 'levinson', 'lpc', 'lpc_poles', 'pick_formants', 'lpc_formants',
            'burg_formants', 'formant_dispersion', 'vocal_tract_length', 'formant_features', 'voice_features']
 
@@ -39,13 +39,20 @@ def frame_signal(y:np.ndarray, # mono samples
     return np.lib.stride_tricks.sliding_window_view(y, frame_length)[::hop_length]  # views, no copies
 
 # %% ../nbs/05_pitch_formants.ipynb #ae5f33a2
+def autocorrelation(frames:np.ndarray, # (n_frames, frame_length) stretches of signal
+                    max_lag:int, # the longest lag wanted, samples
+                   ) -> np.ndarray:
+    "r(τ) = Σ_j x_j x_j+τ, τ = 0 … `max_lag`, of each frame: one FFT per frame, zero-padded so that no lag wraps around."
+    n_fft = 1 << int(np.ceil(np.log2(frames.shape[-1] + max_lag)))
+    return np.fft.irfft(np.abs(np.fft.rfft(frames, n_fft)) ** 2, n_fft)[..., :max_lag + 1]
+
 def cmndf(frames:np.ndarray, # (n_frames, frame_length) stretches of signal
           max_lag:int, # the longest period to consider, samples
+          acf:np.ndarray|None=None, # their `autocorrelation` up to at least `max_lag`, if already computed
          ) -> np.ndarray:
     "YIN's cumulative mean normalised difference d'(τ), τ = 0 … `max_lag`, one row per frame."
     w = frames.shape[-1]
-    n_fft = 1 << int(np.ceil(np.log2(w + max_lag)))  # long enough that lags up to max_lag do not wrap around
-    acf = np.fft.irfft(np.abs(np.fft.rfft(frames, n_fft)) ** 2, n_fft)[..., :max_lag + 1]
+    acf = autocorrelation(frames, max_lag) if acf is None else acf[..., :max_lag + 1]
     energy = np.concatenate([np.zeros(frames.shape[:-1] + (1,)), np.cumsum(frames ** 2, axis=-1)], axis=-1)
     tau = np.arange(max_lag + 1)
     d = energy[..., w - tau] + energy[..., -1:] - energy[..., tau] - 2 * acf  # sum of (x_j - x_j+tau)^2, j < w - tau
@@ -59,12 +66,12 @@ def yin_f0(frames:np.ndarray, # (n_frames, frame_length) stretches of signal (`f
            fmin:float=FMIN, # lowest F0 to look for, Hz
            fmax:float=FMAX, # highest F0 to look for, Hz
            trough_threshold:float=0.1, # the first dip of d' below this is the period
+           acf:np.ndarray|None=None, # the frames' `autocorrelation` up to at least sr / fmin, if already computed
           ) -> np.ndarray:
     "F0 (Hz) of each frame by YIN, as `librosa.yin` computes it: the first dip of d' below `trough_threshold` (else its minimum), refined by a parabola."
     w = frames.shape[-1]
     lo, hi = int(np.floor(sr / fmax)), min(int(np.ceil(sr / fmin)), w - 1)
-    n_fft = 1 << int(np.ceil(np.log2(w + hi)))  # long enough that lags up to hi do not wrap around
-    acf = np.fft.irfft(np.abs(np.fft.rfft(frames, n_fft)) ** 2, n_fft)[..., :hi + 1]
+    acf = autocorrelation(frames, hi) if acf is None else acf[..., :hi + 1]
     d = 2 * (acf[..., :1] - acf[..., 1:]) - np.cumsum(frames[..., :hi] ** 2, axis=-1)  # lags 1 … hi, librosa's d
     dp = (d / (np.cumsum(d, axis=-1) / np.arange(1, hi + 1) + np.finfo(d.dtype).tiny))[..., lo - 1:]  # d', lags lo … hi
     left, mid, right = dp[..., :-2], dp[..., 1:-1], dp[..., 2:]
@@ -119,8 +126,10 @@ def yin_track(y:np.ndarray, # mono samples
     "F0 by YIN (`yin_f0`, as librosa's), voiced where the frame is periodic enough and not silent."
     y, hop_length = check_mono(y, float), _hop(sr, hop_length)
     frames = frame_signal(y, frame_length or min_frame_length(sr, fmin), hop_length)
-    f0 = yin_f0(frames, sr, fmin, fmax)
-    d = cmndf(frames, int(np.ceil(sr / fmin)))
+    max_lag = int(np.ceil(sr / fmin))
+    acf = autocorrelation(frames, max_lag)  # one FFT per frame, for both of YIN's uses
+    f0 = yin_f0(frames, sr, fmin, fmax, acf=acf)
+    d = cmndf(frames, max_lag, acf)
     lag = np.clip(np.round(sr / f0).astype(int), 1, d.shape[-1] - 1)
     aperiodicity = np.take_along_axis(d, lag[:, None], axis=-1)[:, 0]
     return _track(f0, (aperiodicity < threshold) & (_level_db(y, sr, hop_length) > silence_db), sr, hop_length)
