@@ -15,11 +15,12 @@ from .data import GENDERS, speaker_folds
 from .models import PlattScaling, as_labels, log_odds
 
 # %% auto #0
-__all__ = ['BOOTSTRAPPED', 'CALIBRATIONS', 'loco_folds', 'fold_scores', 'equal_error_rate', 'calibration_error', 'clip_metrics',
-           'summarize', 'speaker_scores', 'balanced_weights', 'loco_summary', 'speaker_bootstrap', 'with_intervals',
-           'family_intervals', 'interval_text', 'reliability_table', 'fit_calibration', 'loco_calibration',
-           'choose_calibration', 'risk_coverage', 'choose_threshold', 'loco_metrics', 'plot_roc_det',
-           'plot_reliability', 'plot_risk_coverage', 'bands', 'group_gaps', 'heldout_importance']
+__all__ = ['BOOTSTRAPPED', 'CALIBRATIONS', 'loco_folds', 'fold_scores', 'equal_error_rate', 'calibration_error',
+           'chance_calibration_error', 'clip_metrics', 'summarize', 'speaker_scores', 'balanced_weights',
+           'loco_summary', 'speaker_bootstrap', 'with_intervals', 'family_intervals', 'interval_text',
+           'reliability_table', 'fit_calibration', 'loco_calibration', 'choose_calibration', 'risk_coverage',
+           'choose_threshold', 'loco_metrics', 'plot_roc_det', 'plot_reliability', 'plot_risk_coverage', 'bands',
+           'group_gaps', 'heldout_importance']
 
 # %% ../nbs/19_evaluate.ipynb #114889e1
 def loco_folds(manifest:pd.DataFrame, # clips with corpus, speaker and gender columns
@@ -68,6 +69,16 @@ def calibration_error(y, # true labels
     right, conf = (p >= 0.5) == (np.asarray(y) == 'female'), np.maximum(p, 1 - p)
     which = np.minimum(((conf - 0.5) * 2 * bins).astype(int), bins - 1)
     return float(sum(abs(right[which == b].mean() - conf[which == b].mean()) * (which == b).sum() for b in np.unique(which)) / len(conf))
+
+# %% ../nbs/19_evaluate.ipynb #751d0500
+def chance_calibration_error(p_female:np.ndarray, # predicted P(female) of a set of clips
+                             draws:int=1000, # how many sets of labels to draw
+                             seed:int=0, # random seed
+                            ) -> np.ndarray:
+    "The ECE of `p_female` against labels drawn from `p_female` itself, `draws` times: what a perfectly calibrated model shows on these clips."
+    p = np.asarray(p_female, dtype=float)
+    labels = np.where(np.random.default_rng(seed).random((draws, len(p))) < p, 'female', 'male')
+    return np.array([calibration_error(y, p) for y in labels])
 
 # %% ../nbs/19_evaluate.ipynb #f916e533
 def clip_metrics(d:pd.DataFrame, # predictions: speaker, gender and p_female columns
