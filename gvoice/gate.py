@@ -185,7 +185,6 @@ def _moves_like_speech(blocks:list, min_speech:float, duration:float) -> bool:
     return (_verdict(blocks, min_speech, duration)[0] == 'speech' and m['voiced_fraction'] >= BEAT_VOICE[0]
             and m['steady_fraction'] < BEAT_VOICE[1])
 
-
 # %% ../nbs/13_speech_gate.ipynb #40d33aba
 def speech_gate(y:np.ndarray, # mono samples, any length
                 sr:int, # sample rate, Hz
