@@ -53,6 +53,14 @@ def long_file(files:list, minutes:float, folder:Path) -> Path:
     return path
 
 
+def parts(model) -> list:
+    "(name, function of (y, sr)) for the gate and each feature function of `model`'s recipe, in the order a prediction runs them."
+    from gvoice.features import get_recipe
+    from gvoice.gate import speech_gate
+    recipe = get_recipe(model.features)
+    return [('speech_gate', speech_gate)] + [(f.__name__, f) for name in (recipe.of or (recipe.name,)) for f in get_recipe(name).parts]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--minutes', type=float, default=60.0, help='length of the long file (default 60)')
@@ -65,6 +73,7 @@ def main():
     print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 1 s)")
     y = load_audio(files[0], sr=16000)[:3 * 16000]
     print(f"a 3 s clip: {median_ms(lambda: predictor.predict(y, 16000)):.1f} ms per prediction (gate, features, model; target < 30 ms)")
+    print("  of which: " + ", ".join(f"{name} {median_ms(lambda: fn(y, 16000)):.1f} ms" for name, fn in parts(predictor.model)))
     with tempfile.TemporaryDirectory() as d:
         path = long_file(files, args.minutes, Path(d))
         t0 = time.perf_counter(); r = predictor.predict_file(path); el = time.perf_counter() - t0

@@ -142,9 +142,9 @@ class Gate:
         return self.status == 'speech'
 
 # %% ../nbs/13_speech_gate.ipynb #35b92faa
-def _analyse(y:np.ndarray, sr:int, track_pitch=pitch_track) -> dict:
-    "detect_speech, the pitch track (by `track_pitch`) and the voice, steady and vibrato frames of one block."
-    activity = detect_speech(y, sr, min_speech=0.0)
+def _analyse(y:np.ndarray, sr:int, track_pitch=pitch_track, activity=None) -> dict:
+    "detect_speech (or `activity`, its result for `y` if already known), the pitch track (by `track_pitch`) and the voice, steady and vibrato frames of one block."
+    activity = activity or detect_speech(y, sr, min_speech=0.0)
     out = dict(activity=activity, track=None, active=0, voice=0, steady=0, steps=0, vibrato=0, f0=np.zeros(0))
     if len(activity.segments) == 0: return out
     track = track_pitch(y, sr)
@@ -194,13 +194,13 @@ def speech_gate(y:np.ndarray, # mono samples, any length
     "Is there enough of a speaking voice in `y`? `detect_speech`, then pitch: noise, steady tones and vibrato are rejected."
     y = check_mono(y)
     step, duration = max(1, int(round(block_seconds * sr))), len(y) / sr
-    analyse = lambda track: [(s / sr, _analyse(y[s:s + step], sr, track)) for s in range(0, max(len(y), 1), step)]
-    blocks = analyse(pitch_track)
+    starts = range(0, max(len(y), 1), step)
+    blocks = [(s / sr, _analyse(y[s:s + step], sr)) for s in starts]
     status, rule, reason = _verdict(blocks, min_speech, duration)
     thin = sum(b['voice'] for _, b in blocks) * HOP_SECONDS < THIN_VOICE
     second = rule == 'noise' or (rule == 'steady' and thin)  # too little voice to be sure: look at the harmonics' beat
     if second:
-        beat = analyse(beat_track)
+        beat = [(t0, _analyse(y[s:s + step], sr, beat_track, b['activity'])) for s, (t0, b) in zip(starts, blocks)]  # the same segments
         second = _moves_like_speech(beat, min_speech, duration)
         if second: blocks, status, reason = beat, 'speech', ''
     n, m = _measures(blocks)
