@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import resample
+from .audio import check_mono, resample
 
 # %% auto #0
 __all__ = ['SAMPLING_RATE', 'N_FFT', 'HOP_LENGTH', 'N_MELS', 'PARTIAL_FRAMES', 'GE2E_FILE', 'RESEMBLYZER_NOTICE', 'GE2E_SHA256',
@@ -263,14 +263,6 @@ def _run_layer(x:np.ndarray, w_in:np.ndarray, w_hh:np.ndarray, b:np.ndarray) -> 
         h = out[k] = s[:, 2 * hidden:] * np.tanh(c)
     return out
 
-# %% ../nbs/17_transfer.ipynb #2aec035f
-def _check_wav(y) -> np.ndarray:
-    "`y` as float32 mono samples; a ValueError if it is not 1-D or not finite."
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1: raise ValueError(f"expected mono samples (1-D), got an array of shape {y.shape}")
-    if not np.isfinite(y).all(): raise ValueError("the samples hold NaN or infinity")
-    return y
-
 # %% ../nbs/17_transfer.ipynb #3b581c0b
 class SpeakerEncoder:
     "resemblyzer's GE2E speaker encoder in numpy: an utterance to a 256-d unit vector that tells speakers apart."
@@ -303,7 +295,7 @@ class SpeakerEncoder:
                   min_coverage:float=0.75, # keep a last, padded window only if this much of it is audio
                  ) -> np.ndarray:
         "resemblyzer's embed_utterance: the normalised mean of the partial windows' embeddings, (256,) float32."
-        wav = _check_wav(wav)
+        wav = check_mono(wav, np.float32)
         slices = partial_slices(len(wav), rate, min_coverage)
         mel = melspectrogram(np.pad(wav, (0, max(0, slices[-1].stop * HOP_LENGTH - len(wav)))), self.mel_basis).T
         e = self.embed_frames(np.stack([mel[s] for s in slices])).mean(axis=0)
@@ -313,7 +305,7 @@ class SpeakerEncoder:
               sr:int, # their sample rate
              ) -> np.ndarray:
         "The embedding of an utterance at any rate: resampled to 16 kHz, raised to -30 dBFS if quieter, embedded; (256,) float32."
-        return self.embed_wav(normalize_volume(resample(_check_wav(y), sr, SAMPLING_RATE)))
+        return self.embed_wav(normalize_volume(resample(check_mono(y, np.float32), sr, SAMPLING_RATE)))
 
 # %% ../nbs/17_transfer.ipynb #e2fdaf58
 GE2E_SHA256 = 'bcd0121290de83c8ec6856b87a769170055ef01a04366437041b331c273d41e8'  # of the shipped file: a changed file is refused (and, named in this code, it changes every cached embedding's key)

@@ -236,7 +236,9 @@ FEATURE_SETS = [
     FeatureSet('all', 16000, 'pitch + formants + mfcc_stats + spectral', (voice_features, mfcc_stats, spectral_stats)),
     FeatureSet('f0', 16000, 'F0 statistics of YIN at 8 kHz, without Praat (fast)', (f0_stats,)),
     FeatureSet('ge2e', 16000, "a pretrained speaker encoder's 256-d embedding (notebook 17)", (speaker_embedding,)),
-    FeatureSet('ge2e_f0', 16000, 'the speaker embedding and the F0 statistics', (speaker_embedding, f0_stats), of=('ge2e', 'f0'))]
+    FeatureSet('ge2e_f0', 16000, 'the speaker embedding and the F0 statistics', (speaker_embedding, f0_stats), of=('ge2e', 'f0')),
+    FeatureSet('ge2e_f0_formants', 16000, 'the speaker embedding, F0 statistics and formants (vocal-tract length)',
+               (speaker_embedding, f0_stats, formant_features), of=('ge2e', 'f0', 'formants'))]
 
 def _registry(*recipes:Recipe) -> dict:
     "{name: recipe}, refusing two recipes of one name."

@@ -23,10 +23,10 @@ from .models import Recalibrated, VoiceModel, take_rows
 # %% auto #0
 __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'PRETRAINED_FEATURES',
            'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'FEATURE_BUDGET_MS', 'parse_corpus', 'corpus_names',
-           'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'training_inputs', 'make_family', 'fit_family',
-           'heldout_scores', 'loco_scores', 'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'load_mel128_rows',
-           'provenance', 'heldout_metrics', 'provenance_markdown', 'training_recipe', 'save_with_provenance',
-           'train_model', 'train_pretrained', 'evaluate_corpora']
+           'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'training_inputs', 'make_family', 'with_rows',
+           'fit_family', 'heldout_scores', 'loco_scores', 'shared_corpus_specs', 'licence_terms', 'corpus_terms',
+           'load_mel128_rows', 'provenance', 'heldout_metrics', 'provenance_markdown', 'training_recipe',
+           'save_with_provenance', 'train_model', 'train_pretrained', 'evaluate_corpora']
 
 # %% ../nbs/16_train.ipynb #977d1fc8
 def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or the path of a manifest CSV (or of a folder holding manifest.csv)
@@ -165,6 +165,17 @@ def make_family(name:str, # a name in FAMILIES
     return FAMILIES[name](features, epochs, seed)
 
 # %% ../nbs/16_train.ipynb #6d32e1ad
+def with_rows(X:pd.DataFrame, # training inputs (named features)
+              rows:pd.DataFrame, # the clip of each input
+              also:tuple|None, # (inputs, rows with gender, speaker and corpus) to add, e.g. Common Voice feature rows; None: nothing
+              features:str, # the recipe's name, for the error
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "`X` and `rows` with the rows of `also` appended; a ValueError if `also` holds other features than `X`."
+    if also is None: return X, rows
+    if not isinstance(X, pd.DataFrame) or list(also[0].columns) != list(X.columns):
+        raise ValueError(f"`also` must hold the same named features as {features!r}")
+    return pd.concat([X, also[0]], ignore_index=True), pd.concat([rows, also[1]], ignore_index=True)
+
 def fit_family(name:str, # a name in FAMILIES
                train:pd.DataFrame, # training clips (speaker and gender columns)
                copies:int=2, # augmented copies of each clip
@@ -178,11 +189,7 @@ def fit_family(name:str, # a name in FAMILIES
               ) -> VoiceModel:
     "A model of family `name` trained on `train`, augmented copies of it, and `also`."
     model = make_family(name, epochs, seed, features)
-    X, rows = training_inputs(model.features, train, copies, n_jobs=n_jobs, progress=progress)
-    if also is not None:
-        if not isinstance(X, pd.DataFrame) or list(also[0].columns) != list(X.columns):
-            raise ValueError(f"`also` must hold the same named features as {model.features!r}")
-        X, rows = pd.concat([X, also[0]], ignore_index=True), pd.concat([rows, also[1]], ignore_index=True)
+    X, rows = with_rows(*training_inputs(model.features, train, copies, n_jobs=n_jobs, progress=progress), also, model.features)
     return model.fit(X, rows.gender, groups=rows.speaker, **({'weights': balanced_weights(rows)} if balance else {}))
 
 def heldout_scores(model:VoiceModel, # a fitted model
@@ -211,6 +218,7 @@ def loco_scores(family, # a name in FAMILIES, or a function of no arguments that
                 n_jobs:int=1, # worker processes for features
                 progress:bool=True, # progress bars
                 balance:bool=False, # as in `fit_family`
+                also:tuple|None=None, # as in `fit_family`: rows every fold trains on as well (they are never tested)
                ) -> pd.DataFrame:
     "P(female) of every clip under every condition, from a model of `family` trained on the other folds' clips of `pool`."
     folds = loco_folds(speech) if folds is None else folds
@@ -219,10 +227,12 @@ def loco_scores(family, # a name in FAMILIES, or a function of no arguments that
     make = (lambda: make_family(family, epochs, seed, features)) if isinstance(family, str) else family
     label = family if isinstance(family, str) else repr(make())
     X, rows = training_inputs(make().features, speech, copies, n_jobs=n_jobs, progress=progress)  # every input once, for all folds
+    extra = np.r_[np.zeros(len(rows), bool), np.ones(0 if also is None else len(also[1]), bool)]
+    X, rows = with_rows(X, rows, also, make().features)
     tests = {name: model_inputs(make().features, speech, change, n_jobs=n_jobs, progress=progress) for name, change in conditions.items()}
     frames = []
     for fold in tqdm(sorted(folds.unique()), desc=f'leave one corpus out ({label})', disable=not progress):
-        train = np.flatnonzero(rows.path.map(fold_of).ne(fold) & rows.path.isin(trainable))
+        train = np.flatnonzero((rows.path.map(fold_of).ne(fold) & rows.path.isin(trainable)).to_numpy() | extra)
         if rows.gender.iloc[train].nunique() < len(GENDERS): raise ValueError(f"without {fold!r}, the pool has clips of one gender only")
         weights = {'weights': balanced_weights(rows.iloc[train])} if balance else {}
         model = make().fit(take_rows(X, train), rows.gender.iloc[train], groups=rows.speaker.iloc[train], **weights)
