@@ -43,14 +43,16 @@ class _F0Column(SklearnModel):
     def fit(self, X:pd.DataFrame, # utterance features with an f0_median column
             y, # labels 'female'/'male'
             groups=None, # unused: nothing to tune
+            weights=None, # how much each clip counts (None: equally), e.g. `gvoice.evaluate.balanced_weights`
            ):
-        "Fit the threshold on the clips that have an F0; remember the share of female clips for those that do not."
+        "Fit the threshold on the clips that have an F0; remember the (weighted) share of female clips for those that do not."
         if not isinstance(X, pd.DataFrame) or self.column not in X: raise ValueError(f"F0Floor needs a DataFrame with a {self.column!r} column")
         self.feature_names_, y = list(X.columns), as_labels(y)
-        f0, self.prior_ = self._log_f0(X), float(np.mean(y == 'female'))
+        w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+        f0, self.prior_ = self._log_f0(X), float(np.average(y == 'female', weights=w))
         ok = np.isfinite(f0)
         if len(set(y[ok])) < 2: raise ValueError("F0Floor needs voiced clips of both genders to fit")
-        self.estimator.fit(f0[ok, None], y[ok])
+        self.estimator.fit(f0[ok, None], y[ok], logisticregression__sample_weight=w[ok])
         return self
 
 # %% ../nbs/09_classical.ipynb #f8894bac

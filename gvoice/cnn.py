@@ -107,15 +107,19 @@ def patch_dataset(views:list[list[np.ndarray]], # per clip, its spectrograms (th
                   freq_mask:int=8, # SpecAugment: widest mel band mask (0: none)
                   time_mask:int=20, # SpecAugment: widest time mask in frames (0: none)
                   seed:int=0, # seed of all random draws
+                  weights:np.ndarray|None=None, # per clip, how often it is drawn relative to the others (None: all equally often)
                  ) -> tf.data.Dataset:
-    "An endless tf.data stream of batches of random patches of random copies of random clips, with gain and SpecAugment."
+    "An endless tf.data stream of batches of random patches of random copies of random clips (drawn in proportion to `weights`), with gain and SpecAugment."
     tab, n_clips = _frame_table(views, size), len(views)
     targets = tf.constant(t, tf.float32)
+    if weights is not None:
+        with np.errstate(divide='ignore'): log_w = tf.constant(np.log(np.asarray(weights, float))[None], tf.float32)  # weight 0: never drawn
 
     def example(i):
         s = tf.stack([tf.cast(i, tf.int32), tf.constant(seed, tf.int32)])
         u = lambda k, hi: tf.random.stateless_uniform((), tf.random.experimental.stateless_fold_in(s, k), 0, hi, tf.int32)
-        c = u(0, n_clips)
+        c = u(0, n_clips) if weights is None else tf.cast(
+            tf.random.stateless_categorical(log_w, 1, tf.random.experimental.stateless_fold_in(s, 0))[0, 0], tf.int32)
         v = tab['first_view'][c] + u(1, tab['n_views'][c])
         start = tab['offsets'][v] + u(2, tab['lengths'][v] - size + 1)
         x = tf.transpose(tab['frames'][start:start + size])
@@ -138,9 +142,9 @@ def _copies(X) -> list[list[np.ndarray]]:
 # %% ../nbs/12_cnn.ipynb #795406f4
 class _PatchInputs(KerasModel):
     "Patches in, one logit out: random patches to train on (`patch_dataset`), fixed overlapping ones to validate and score; an utterance's logit is the mean of its patches'."
-    def _dataset(self, X, t, training):
+    def _dataset(self, X, t, training, weights=None):
         if training:
-            ds = patch_dataset(_copies(X), t, self.size, self.train.batch_size, self.gain_db, self.freq_mask, self.time_mask, self.train.seed)
+            ds = patch_dataset(_copies(X), t, self.size, self.train.batch_size, self.gain_db, self.freq_mask, self.time_mask, self.train.seed, weights)
             return ds, max(1, -(-len(X) * self.patches_per_clip // self.train.batch_size))
         P, owner = self._patches(X)
         ds = tf.data.Dataset.from_tensor_slices((P, t[owner].astype('float32'))).batch(256)

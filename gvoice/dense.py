@@ -38,9 +38,10 @@ def vector_dataset(X:np.ndarray, # inputs, one row per example
                    batch_size:int, # rows per batch
                    training:bool, # shuffle and repeat forever (training) or one ordered pass (validation)
                    seed:int=0, # shuffling seed
+                   weights:np.ndarray|None=None, # per row, how much it counts in the loss (None: equally)
                   ) -> tuple[tf.data.Dataset, int]:
-    "A tf.data pipeline of (row, target) batches, and the number of batches per epoch."
-    ds = tf.data.Dataset.from_tensor_slices((X.astype('float32'), t.astype('float32')))
+    "A tf.data pipeline of (row, target) batches, or (row, target, weight) with `weights`, and the number of batches per epoch."
+    ds = tf.data.Dataset.from_tensor_slices((X.astype('float32'), t.astype('float32')) + (() if weights is None else (np.asarray(weights, 'float32'),)))
     if training: ds = ds.shuffle(len(X), seed=seed, reshuffle_each_iteration=True).repeat()
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE), max(1, -(-len(X) // batch_size))
 
@@ -99,7 +100,7 @@ class DenseModel(_VectorInputs):
         norm.adapt(self._matrix(X))
         return dense_net(len(self.feature_names_), self.widths, self.dropout, self.batchnorm, norm)
 
-    def _dataset(self, X, t, training): return vector_dataset(self._matrix(X), t, self.train.batch_size, training, self.train.seed)
+    def _dataset(self, X, t, training, weights=None): return vector_dataset(self._matrix(X), t, self.train.batch_size, training, self.train.seed, weights)
 
     def _logits(self, X):
         M = self._matrix(X)

@@ -94,7 +94,7 @@ class VoiceModel(_PredictMixin):
         self.sr, self._featurize = featurizer(features)
         self.features, self.info = features, {}
 
-    def fit(self, X, y, groups=None): raise NotImplementedError  # groups: speaker of each utterance, for internal splits; SklearnModel also takes weights
+    def fit(self, X, y, groups=None): raise NotImplementedError  # groups: speaker of each utterance, for internal splits; the trainable families also take weights (gvoice.train's balance)
     def _p_female(self, X) -> np.ndarray: raise NotImplementedError
     def _payload(self) -> dict[str, bytes]: raise NotImplementedError
     @classmethod

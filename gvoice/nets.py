@@ -119,7 +119,7 @@ class _KerasNet(VoiceModel):
     def _state(self) -> dict: return {}  # that bookkeeping, as JSON
     def _set_state(self, state:dict) -> None: pass
     def _build(self, X) -> keras.Model: raise NotImplementedError
-    def _dataset(self, X, t:np.ndarray, training:bool) -> tuple[tf.data.Dataset, int]: raise NotImplementedError  # (dataset, batches per epoch)
+    def _dataset(self, X, t:np.ndarray, training:bool, weights:np.ndarray|None=None) -> tuple[tf.data.Dataset, int]: raise NotImplementedError  # (dataset, batches per epoch); `weights`: per utterance, how much it counts in training
     def _logits(self, X) -> np.ndarray: raise NotImplementedError
 
 # %% ../nbs/09a_nets.ipynb #30eaa647
@@ -137,6 +137,7 @@ class KerasModel(_KerasNet):
     def fit(self, X, # training inputs, one per utterance
             y, # their labels, 'female'/'male'
             groups=None, # their speakers, required: validation speakers are held out whole (rows without speaker ids: np.arange(len(y)))
+            weights=None, # how much each utterance counts in training and calibration (None: equally), e.g. `gvoice.evaluate.balanced_weights`
            ):
         "Train the network on most training speakers; calibrate its logits on the rest."
         if groups is None:
@@ -147,9 +148,11 @@ class KerasModel(_KerasNet):
         tr, va, t = np.flatnonzero(~valid), np.flatnonzero(valid), (y == 'female').astype('float32')
         self._prepare(take_rows(X, tr))
         self.net_ = self._build(take_rows(X, tr))
-        (train, steps), (val, _) = self._dataset(take_rows(X, tr), t[tr], True), self._dataset(take_rows(X, va), t[va], False)
+        w = None if weights is None else np.asarray(weights, dtype='float32')
+        (train, steps) = self._dataset(take_rows(X, tr), t[tr], True, None if w is None else w[tr])
+        val, _ = self._dataset(take_rows(X, va), t[va], False)
         self.history_ = pd.DataFrame(train_net(self.net_, train, val, steps, self.train).history)
-        self.calibration_ = PlattScaling().fit(self._logits(take_rows(X, va)), y[va])
+        self.calibration_ = PlattScaling().fit(self._logits(take_rows(X, va)), y[va], weights=None if w is None else w[va])
         return self
 
     def _p_female(self, X): return self.calibration_(self._logits(X))
