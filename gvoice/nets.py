@@ -149,7 +149,7 @@ class KerasModel(_KerasNet):
         self._prepare(take_rows(X, tr))
         self.net_ = self._build(take_rows(X, tr))
         w = None if weights is None else np.asarray(weights, dtype='float32')
-        (train, steps) = self._dataset(take_rows(X, tr), t[tr], True, None if w is None else w[tr])
+        train, steps = self._dataset(take_rows(X, tr), t[tr], True, None if w is None else w[tr])
         val, _ = self._dataset(take_rows(X, va), t[va], False)
         self.history_ = pd.DataFrame(train_net(self.net_, train, val, steps, self.train).history)
         self.calibration_ = PlattScaling().fit(self._logits(take_rows(X, va)), y[va], weights=None if w is None else w[va])
