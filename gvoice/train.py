@@ -182,7 +182,7 @@ def fit_family(name:str, # a name in FAMILIES
                epochs:int|None=None, # as in `make_family`
                seed:int=0, # as in `make_family`
                features:str|None=None, # as in `make_family`
-               also:tuple|None=None, # (inputs, rows with gender and speaker) to train on as well, e.g. Common Voice feature rows
+               also:tuple|None=None, # (inputs, rows with gender, speaker and corpus) to train on as well, e.g. Common Voice feature rows (`with_rows`)
                n_jobs:int=1, # worker processes for features
                progress:bool=True, # progress bars
                balance:bool=False, # weigh every corpus, and each gender within it, the same (`balanced_weights`)
