@@ -144,7 +144,7 @@ class Gate:
 # %% ../nbs/13_speech_gate.ipynb #35b92faa
 def _analyse(y:np.ndarray, sr:int, track_pitch=pitch_track, activity=None) -> dict:
     "detect_speech (or `activity`, its result for `y` if already known), the pitch track (by `track_pitch`) and the voice, steady and vibrato frames of one block."
-    activity = activity or detect_speech(y, sr, min_speech=0.0)
+    activity = detect_speech(y, sr, min_speech=0.0) if activity is None else activity
     out = dict(activity=activity, track=None, active=0, voice=0, steady=0, steps=0, vibrato=0, f0=np.zeros(0))
     if len(activity.segments) == 0: return out
     track = track_pitch(y, sr)

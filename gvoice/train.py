@@ -26,7 +26,7 @@ __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRE
            'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'training_inputs', 'make_family', 'with_rows',
            'fit_family', 'heldout_scores', 'loco_scores', 'shared_corpus_specs', 'licence_terms', 'corpus_terms',
            'load_mel128_rows', 'provenance', 'heldout_metrics', 'provenance_markdown', 'training_recipe',
-           'save_with_provenance', 'train_model', 'train_pretrained', 'evaluate_corpora']
+           'save_with_provenance', 'train_model', 'loco_pool', 'train_pretrained', 'evaluate_corpora']
 
 # %% ../nbs/16_train.ipynb #977d1fc8
 def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or the path of a manifest CSV (or of a folder holding manifest.csv)
@@ -424,6 +424,12 @@ def train_model(specs:list, # corpus specs (see `parse_corpus`)
     return model, scores
 
 # %% ../nbs/16_train.ipynb #c919f3ed
+def loco_pool(speech:pd.DataFrame, # all clips: corpus, speaker and gender columns (and the licence columns of `corpus_terms`)
+              terms:tuple=PRETRAINED_TERMS, # the licence terms a model may learn from
+             ) -> tuple[pd.Series, pd.Series]:
+    "The leave-one-corpus-out fold of every clip, and whether a model limited to licence `terms` may train on it (every clip is tested)."
+    return loco_folds(speech), speech.corpus.map(corpus_terms(speech)).isin(terms)
+
 def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, extra-speakers, more-speakers
                      out, # the model file to write
                      family:str=PRETRAINED_FAMILY, # the model family
@@ -437,7 +443,7 @@ def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, 
                     ) -> tuple[VoiceModel, pd.DataFrame]:
     "The shipped model's recipe: leave-one-corpus-out on all the shared speech, calibration and threshold from it, then the model trained on the whole pool."
     speech = load_corpora(shared_corpus_specs(Path(shared)))
-    folds, pool = loco_folds(speech), speech.corpus.map(corpus_terms(speech)).isin(terms)
+    folds, pool = loco_pool(speech, terms)
     if scores is None: scores = loco_scores(family, speech, folds, pool, copies=2, seed=seed, features=features, n_jobs=n_jobs, progress=progress, balance=balance)
     platt, scores = choose_calibration(scores)
     threshold = choose_threshold(scores)
