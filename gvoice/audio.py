@@ -200,20 +200,40 @@ def _check_sr(sr:int):
     if not (isinstance(sr, (int, np.integer)) and MIN_SR <= sr <= MAX_SR):
         raise ValueError(f"sr={sr!r}: the sample rate must be an integer between {MIN_SR} and {MAX_SR} Hz")
 
+_READ_FRAMES = 1 << 20  # frames per read in load_audio (a minute at 16 kHz)
+
+def _read_blocks(f:sf.SoundFile, # an open file (from `_open_audio`)
+                 name:str, # its name, for error messages
+                 frames:int, # frames per block
+                ):
+    "(frames, channels) float32 blocks of `f` until the decoder stops, each checked for NaN and Inf: the header's frame count is never trusted."
+    while True:
+        try: block = f.read(frames, dtype='float32', always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as e: raise AudioError(f"{name}: corrupt audio data ({e})") from None
+        if len(block) == 0: return
+        _check_finite(block, name)
+        yield block
+
 def load_audio(source, # a path, bytes or a binary file object (WAV, FLAC, OGG/Vorbis, MP3)
                sr:int=16000, # sample rate of the result, in Hz
               ) -> np.ndarray:
     "Decode `source` to float32 mono in [-1, 1] at `sr`; unusable input raises AudioError."
     _check_sr(sr)
     with _open_audio(source) as (f, name):
-        try: y = f.read(dtype='float32', always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as e: raise AudioError(f"{name}: corrupt audio data ({e})") from None
-        orig_sr = f.samplerate
-    if len(y) == 0: raise AudioError(f"{name}: contains no samples (0 frames)")
-    _check_finite(y, name)
-    return limit_peak(resample(to_mono(y), orig_sr, sr))
+        blocks, orig_sr = list(_read_blocks(f, name, _READ_FRAMES)), f.samplerate
+    if not blocks: raise AudioError(f"{name}: contains no samples (0 frames)")
+    return limit_peak(resample(to_mono(np.concatenate(blocks)), orig_sr, sr))
+
 
 # %% ../nbs/01_audio.ipynb #8574f476
+def _resampled(block:np.ndarray, # (frames, channels) from `_read_blocks`
+               stream, # a soxr.ResampleStream, or None when no resampling is needed
+               last:bool, # whether this is the file's last block (the resampler then empties its buffer)
+              ) -> np.ndarray:
+    "One block, to mono, through the streaming resampler, peak-limited."
+    mono = to_mono(block)
+    return limit_peak(mono if stream is None else stream.resample_chunk(mono, last=last))
+
 def stream_audio(source, # a path, bytes or a binary file object
                  sr:int=16000, # sample rate of the blocks, Hz
                  block_seconds:float=30.0, # length of each block (the last may be shorter), s
@@ -221,17 +241,14 @@ def stream_audio(source, # a path, bytes or a binary file object
     "Decode `source` block by block: float32 mono blocks at `sr`, one block in memory at a time."
     _check_sr(sr)
     with _open_audio(source) as (f, name):
-        if f.frames == 0: raise AudioError(f"{name}: contains no samples (0 frames)")
         stream = None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype='float32', quality='HQ')
-        n, done = max(1, int(block_seconds * f.samplerate)), 0
-        while done < f.frames:
-            try: block = f.read(min(n, f.frames - done), dtype='float32', always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as e: raise AudioError(f"{name}: corrupt audio data ({e})") from None
-            if len(block) == 0: break
-            done += len(block)
-            _check_finite(block, name)
-            mono = to_mono(block)
-            yield limit_peak(mono if stream is None else stream.resample_chunk(mono, last=done >= f.frames))
+        blocks, held = _read_blocks(f, name, max(1, int(block_seconds * f.samplerate))), None
+        for block in blocks:  # one block is held back, so that the resampler knows which block is the last
+            if held is not None: yield _resampled(held, stream, last=False)
+            held = block
+        if held is None: raise AudioError(f"{name}: contains no samples (0 frames)")
+        yield _resampled(held, stream, last=True)
+
 
 # %% ../nbs/01_audio.ipynb #f3266553
 def _create_beside(path:Path) -> tuple[int, Path]:

@@ -397,7 +397,6 @@ class Extraction:
 
 BAD_AUDIO = (  # what libraries raise, past gvoice.audio's checks, on audio they cannot use: (error type, words of its message)
     ('ParameterError', 'is too large for uncentered analysis'),           # librosa: a clip shorter than one analysis frame
-    ('ValueError', 'frames must be specified for non-seekable files'),    # soundfile: a WAV header naming a codec that hides its length
 )
 
 def unusable(e:BaseException, # an error raised while computing a file's features
