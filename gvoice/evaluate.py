@@ -60,25 +60,35 @@ def equal_error_rate(y, # true labels
     t = gap[i - 1] / (gap[i - 1] - gap[i])
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
+def _binned_gaps(right:np.ndarray, # (..., clips): whether each clip's label is right, one row per set of labels
+                 conf:np.ndarray, # (clips,) confidence max(P(female), P(male))
+                 bins:int, # confidence bins over [0.5, 1]
+                ) -> np.ndarray:
+    "ECE of each row of `right`: per bin |sum of right - sum of confidence|, summed over bins, over the clips (a bin's |mean gap| × its share)."
+    which = np.minimum(((conf - 0.5) * 2 * bins).astype(int), bins - 1)
+    member = (which[:, None] == np.arange(bins)).astype(float)  # (clips, bins)
+    return np.abs(right @ member - conf @ member).sum(axis=-1) / len(conf)
+
 def calibration_error(y, # true labels
                       p_female:np.ndarray, # predicted P(female)
                       bins:int=10, # confidence bins
                      ) -> float:
     "Expected calibration error: the clip-weighted mean |accuracy - confidence| over bins of confidence."
     p = np.asarray(p_female, dtype=float)
-    right, conf = (p >= 0.5) == (np.asarray(y) == 'female'), np.maximum(p, 1 - p)
-    which = np.minimum(((conf - 0.5) * 2 * bins).astype(int), bins - 1)
-    return float(sum(abs(right[which == b].mean() - conf[which == b].mean()) * (which == b).sum() for b in np.unique(which)) / len(conf))
+    right = ((p >= 0.5) == (np.asarray(y) == 'female')).astype(float)
+    return float(_binned_gaps(right, np.maximum(p, 1 - p), bins))
+
 
 # %% ../nbs/19_evaluate.ipynb #751d0500
 def chance_calibration_error(p_female:np.ndarray, # predicted P(female) of a set of clips
                              draws:int=1000, # how many sets of labels to draw
                              seed:int=0, # random seed
+                             bins:int=10, # confidence bins, as in `calibration_error`
                             ) -> np.ndarray:
     "The ECE of `p_female` against labels drawn from `p_female` itself, `draws` times: what a perfectly calibrated model shows on these clips."
     p = np.asarray(p_female, dtype=float)
-    labels = np.where(np.random.default_rng(seed).random((draws, len(p))) < p, 'female', 'male')
-    return np.array([calibration_error(y, p) for y in labels])
+    female = np.random.default_rng(seed).random((draws, len(p))) < p  # the same draws as labels 'female' where True
+    return _binned_gaps((female == (p >= 0.5)).astype(float), np.maximum(p, 1 - p), bins)
 
 # %% ../nbs/19_evaluate.ipynb #f916e533
 def clip_metrics(d:pd.DataFrame, # predictions: speaker, gender and p_female columns
