@@ -60,6 +60,8 @@ def equal_error_rate(y, # true labels
     t = gap[i - 1] / (gap[i - 1] - gap[i])
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
+
+# %% ../nbs/19_evaluate.ipynb #0a09500e
 def _binned_gaps(right:np.ndarray, # (..., clips): whether each clip's label is right, one row per set of labels
                  conf:np.ndarray, # (clips,) confidence max(P(female), P(male))
                  bins:int, # confidence bins over [0.5, 1]
