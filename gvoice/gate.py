@@ -10,14 +10,15 @@ from functools import cache
 
 import numpy as np
 
-from .audio import check_mono, detect_speech, plot_segments, resample, true_runs
+from .audio import check_mono, detect_speech, frame_rms_db, limit_peak, plot_segments, resample, true_runs
 from .pitch_formants import HOP_SECONDS, PitchTrack, yin_track
 
 # %% auto #0
 __all__ = ['PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND', 'HARMONIC_BAND', 'BEAT_SR', 'STEADY_FRAMES', 'STEADY_CENTS',
            'NOTE_SECONDS', 'NOTE_CENTS', 'NOTE_BREAK_CENTS', 'VIBRATO_HZ', 'VIBRATO_REGULARITY', 'MIN_VOICED',
-           'MAX_STEADY', 'MAX_VIBRATO', 'MIN_SPEECH', 'THIN_VOICE', 'BEAT_VOICE', 'pitch_track', 'cents',
-           'voice_frames', 'beat_track', 'steady_steps', 'vibrato_notes', 'Gate', 'speech_gate', 'plot_gate']
+           'MAX_STEADY', 'MAX_VIBRATO', 'MIN_SPEECH', 'QUIET_DBFS', 'SILENT_DBFS', 'THIN_VOICE', 'BEAT_VOICE',
+           'pitch_track', 'cents', 'voice_frames', 'beat_track', 'steady_steps', 'vibrato_notes', 'Gate', 'raise_quiet',
+           'speech_gate', 'plot_gate']
 
 # %% ../nbs/13_speech_gate.ipynb #f9dcfd5d
 PITCH_SR = 8000  # Hz: the pitch analysis runs at 8 kHz (a voice's period needs nothing above 4 kHz)
@@ -121,6 +122,8 @@ MIN_VOICED = 0.07  # below this voiced fraction: noise, not a voice (a drum kit'
 MAX_STEADY = 0.42  # above this steady fraction (plus one standard error): music or a tone
 MAX_VIBRATO = 0.40  # above this vibrato fraction: held notes with vibrato
 MIN_SPEECH = 0.215  # s: between a 0.2 s blip (measured as 0.18–0.21 s: speech is counted in 10 ms frames) and the shortest spoken digits (0.22 s)
+QUIET_DBFS = -15.0  # dBFS: the gate hears a quieter recording as if raised until its loudest frames reach this (the median of real speech's)
+SILENT_DBFS = -70.0  # dBFS: loudest frames below this are silence, never raised (a muted microphone's hiss)
 THIN_VOICE = 0.25  # s: "music or a tone" said on less voice than this may be overruled by the second look
 BEAT_VOICE = (0.15, 0.25)  # the second look must find what the first finds in 99 % of real speech: voice in at least 15 % of the sound, steady on under 25 % of its steps
 
@@ -134,7 +137,7 @@ class Gate:
     f0_median_hz: float  # median F0 of the voice frames, Hz; NaN unless status is 'speech'
     duration: float  # length of the recording, s
     segments: np.ndarray  # (n, 2) start and end of each speech segment of `detect_speech`, s
-    measures: dict = field(default_factory=dict)  # active_seconds, voiced_fraction, steady_fraction, vibrato_fraction, second_look
+    measures: dict = field(default_factory=dict)  # active_seconds, voiced_fraction, steady_fraction, vibrato_fraction, second_look, gain_db
 
     @property
     def ok(self) -> bool:
@@ -185,22 +188,40 @@ def _moves_like_speech(blocks:list, min_speech:float, duration:float) -> bool:
     return (_verdict(blocks, min_speech, duration)[0] == 'speech' and m['voiced_fraction'] >= BEAT_VOICE[0]
             and m['steady_fraction'] < BEAT_VOICE[1])
 
+# %% ../nbs/13_speech_gate.ipynb #2855fdf2
+def raise_quiet(y:np.ndarray, # mono samples
+                sr:int, # sample rate, Hz
+                target_dbfs:float=QUIET_DBFS, # loudest frames below this are raised to it
+                silent_dbfs:float=SILENT_DBFS, # loudest frames below this: silence, left as it is
+               ) -> tuple[np.ndarray, float]:
+    "`y` scaled up (never down) until its loudest frames reach `target_dbfs`, peak-limited, and the gain in dB (0 for loud input or silence)."
+    if len(y) == 0: return y, 0.0
+    loudest = float(np.percentile(frame_rms_db(y, sr), 99))
+    if loudest >= target_dbfs or loudest < silent_dbfs: return y, 0.0
+    gain = target_dbfs - loudest
+    return limit_peak(y * np.float32(10 ** (gain / 20))), gain
+
 # %% ../nbs/13_speech_gate.ipynb #40d33aba
 def speech_gate(y:np.ndarray, # mono samples, any length
                 sr:int, # sample rate, Hz
                 min_speech:float=MIN_SPEECH, # seconds of speech below which status is 'too_little_speech'
                 block_seconds:float=30.0, # longer input is analysed block by block, in bounded memory
+                quiet_dbfs:float|None=QUIET_DBFS, # a quieter recording is judged as if raised to this level (`raise_quiet`); None: as it is
                ) -> Gate:
     "Is there enough of a speaking voice in `y`? `detect_speech`, then pitch: noise, steady tones and vibrato are rejected."
     y = check_mono(y)
     step, duration = max(1, int(round(block_seconds * sr))), len(y) / sr
     starts = range(0, max(len(y), 1), step)
-    blocks = [(s / sr, _analyse(y[s:s + step], sr)) for s in starts]
+    level = lambda block: (block, 0.0) if quiet_dbfs is None else raise_quiet(block, sr, quiet_dbfs)
+    blocks, gains = [], []
+    for s in starts:  # one block in memory at a time
+        block, gain = level(y[s:s + step])
+        blocks.append((s / sr, _analyse(block, sr))); gains.append(gain)
     status, rule, reason = _verdict(blocks, min_speech, duration)
     thin = sum(b['voice'] for _, b in blocks) * HOP_SECONDS < THIN_VOICE
     second = rule == 'noise' or (rule == 'steady' and thin)  # too little voice to be sure: look at the harmonics' beat
     if second:
-        beat = [(t0, _analyse(y[s:s + step], sr, beat_track, b['activity'])) for s, (t0, b) in zip(starts, blocks)]  # the same segments
+        beat = [(t0, _analyse(level(y[s:s + step])[0], sr, beat_track, b['activity'])) for s, (t0, b) in zip(starts, blocks)]  # the same segments
         second = _moves_like_speech(beat, min_speech, duration)
         if second: blocks, status, reason = beat, 'speech', ''
     n, m = _measures(blocks)
@@ -208,7 +229,7 @@ def speech_gate(y:np.ndarray, # mono samples, any length
     f0 = np.concatenate([b['f0'] for _, b in blocks])
     return Gate(status, reason, 0.0 if status == 'no_speech' else speech, n['voice'] * HOP_SECONDS,
                 float(np.median(f0)) if status == 'speech' and len(f0) else np.nan, duration,
-                np.concatenate([b['activity'].segments + t0 for t0, b in blocks]), {**m, 'second_look': second})
+                np.concatenate([b['activity'].segments + t0 for t0, b in blocks]), {**m, 'second_look': second, 'gain_db': max(gains)})
 
 # %% ../nbs/13_speech_gate.ipynb #c4fb267c
 def plot_gate(y:np.ndarray, # mono samples
