@@ -175,7 +175,7 @@ def _verdict(blocks:list, min_speech:float, duration:float) -> tuple[str, str, s
     if speech < min_speech:
         return 'too_little_speech', 'short', f"only {speech:.2f} s of speech in {duration:.2f} s of audio (at least {min_speech:g} s of speech needed)"
     if m['voiced_fraction'] < MIN_VOICED:
-        return 'no_speech', 'noise', f"noise, not a voice: a voice's pitch in only {m['voiced_fraction']:.0%} of the sound"
+        return 'no_speech', 'noise', f"noise, not a voice: a voice's pitch in only {m['voiced_fraction']:.0%} of the sound (whispering has none either)"
     if m['steady_fraction'] > MAX_STEADY + 0.5 / np.sqrt(max(n['steps'], 1)):  # one standard error above the threshold
         return 'no_speech', 'steady', f"music or a tone: steady pitch for {m['steady_fraction']:.0%} of the sound"
     if m['vibrato_fraction'] > MAX_VIBRATO:
