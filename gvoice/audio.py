@@ -23,9 +23,9 @@ __all__ = ['MIN_SR', 'MAX_SR', 'SAVE_FORMATS', 'NOISE_SLOPES', 'VAD_BAND_HZ', 'V
            'MAX_RECORD_SECONDS', 'AudioError', 'AudioInfo', 'audio_info', 'to_mono', 'check_mono', 'resample',
            'peak_amplitude', 'limit_peak', 'load_audio', 'stream_audio', 'atomic_write', 'save_audio', 'rms_dbfs',
            'peak_normalize', 'rms_normalize', 'colored_noise', 'mix_at_snr', 'add_noise', 'frame_lengths',
-           'frame_times', 'frame_rms_db', 'trim_silence', 'SpeechActivity', 'level_threshold', 'true_runs',
-           'band_power', 'band_snr_db', 'detect_speech', 'plot_segments', 'plot_speech_activity', 'MicrophoneError',
-           'import_sounddevice', 'input_devices', 'check_device', 'input_device', 'record_audio']
+           'frame_times', 'frame_rms_db', 'loudest_level', 'trim_silence', 'SpeechActivity', 'level_threshold',
+           'true_runs', 'band_power', 'band_snr_db', 'detect_speech', 'plot_segments', 'plot_speech_activity',
+           'MicrophoneError', 'import_sounddevice', 'input_devices', 'check_device', 'input_device', 'record_audio']
 
 # %% ../nbs/01_audio.ipynb #86ac6d3b
 class AudioError(ValueError):
@@ -392,6 +392,11 @@ def frame_rms_db(y:np.ndarray, # mono samples
     frames = _frames(y, frame_length, hop_length)
     return 20 * np.log10(np.maximum(np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)), amin))
 
+def loudest_level(levels:np.ndarray, # frame levels, e.g. dBFS from `frame_rms_db`
+                 ) -> float:
+    "The level of a recording's loudest frames: the 99th percentile of its frame levels (a click or two does not count)."
+    return float(np.percentile(levels, 99))
+
 # %% ../nbs/01_audio.ipynb #30777dd9
 def trim_silence(y:np.ndarray, # mono samples
                  sr:int, # sample rate in Hz
@@ -514,7 +519,7 @@ def detect_speech(y:np.ndarray, # mono samples
     db = frame_rms_db(y, sr)
     snr = band_snr_db(y, sr, floor_dbfs=silence_dbfs)
     duration = len(y) / sr
-    loudest = float(np.percentile(db, 99))
+    loudest = loudest_level(db)
     floor, loud, thr = level_threshold(snr, threshold, lowest_floor=0.0)  # 0 dB: at the noise floor (digital silence is below it)
     def result(status, reason, segs=np.zeros((0, 2)), seconds=0.0):
         return SpeechActivity(segs, seconds, duration, status, reason, db, snr, thr)

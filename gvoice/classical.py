@@ -111,8 +111,8 @@ def make_svm(features:str='all', # the feature set
              gamma:float|str='scale', # the fixed RBF width, used with `C`
             ) -> SklearnModel:
     "An RBF SVM with Platt-scaled probabilities, C and gamma chosen by CV grouped by speaker (or fixed)."
-    if C is not None: return make_classifier(CalibratedClassifierCV(SVC(kernel='rbf', C=C, gamma=gamma), ensemble=False, cv=3), features)
-    svm = CalibratedClassifierCV(SVC(kernel='rbf'), ensemble=False, cv=3)
+    svm = CalibratedClassifierCV(SVC(kernel='rbf', **({} if C is None else {'C': C, 'gamma': gamma})), ensemble=False, cv=3)
+    if C is not None: return make_classifier(svm, features)
     return make_classifier(svm, features, {'estimator__C': [0.1, 1.0, 10.0, 100.0],
                                            'estimator__gamma': ['scale', 0.001, 0.01, 0.1]}, cv)
 

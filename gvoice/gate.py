@@ -10,7 +10,7 @@ from functools import cache
 
 import numpy as np
 
-from .audio import check_mono, detect_speech, frame_rms_db, limit_peak, plot_segments, resample, true_runs
+from .audio import check_mono, detect_speech, frame_rms_db, limit_peak, loudest_level, plot_segments, resample, true_runs
 from .pitch_formants import HOP_SECONDS, PitchTrack, yin_track
 
 # %% auto #0
@@ -196,7 +196,7 @@ def raise_quiet(y:np.ndarray, # mono samples
                ) -> tuple[np.ndarray, float]:
     "`y` scaled up (never down) until its loudest frames reach `target_dbfs`, peak-limited, and the gain in dB (0 for loud input or silence)."
     if len(y) == 0: return y, 0.0
-    loudest = float(np.percentile(frame_rms_db(y, sr), 99))
+    loudest = loudest_level(frame_rms_db(y, sr))
     if loudest >= target_dbfs or loudest < silent_dbfs: return y, 0.0
     gain = target_dbfs - loudest
     return limit_peak(y * np.float32(10 ** (gain / 20))), gain

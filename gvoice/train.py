@@ -225,11 +225,11 @@ def loco_scores(family, # a name in FAMILIES, or a function of no arguments that
     pool = pd.Series(True, index=speech.index) if pool is None else pool
     fold_of, trainable = dict(zip(speech.path, folds)), set(speech.path[pool.to_numpy()])
     make = (lambda: make_family(family, epochs, seed, features)) if isinstance(family, str) else family
-    label = family if isinstance(family, str) else repr(make())
-    X, rows = training_inputs(make().features, speech, copies, n_jobs=n_jobs, progress=progress)  # every input once, for all folds
+    label, recipe = family if isinstance(family, str) else repr(make()), make().features
+    X, rows = training_inputs(recipe, speech, copies, n_jobs=n_jobs, progress=progress)  # every input once, for all folds
     extra = np.r_[np.zeros(len(rows), bool), np.ones(0 if also is None else len(also[1]), bool)]
-    X, rows = with_rows(X, rows, also, make().features)
-    tests = {name: model_inputs(make().features, speech, change, n_jobs=n_jobs, progress=progress) for name, change in conditions.items()}
+    X, rows = with_rows(X, rows, also, recipe)
+    tests = {name: model_inputs(recipe, speech, change, n_jobs=n_jobs, progress=progress) for name, change in conditions.items()}
     frames = []
     for fold in tqdm(sorted(folds.unique()), desc=f'leave one corpus out ({label})', disable=not progress):
         train = np.flatnonzero((rows.path.map(fold_of).ne(fold) & rows.path.isin(trainable)).to_numpy() | extra)
