@@ -19,13 +19,14 @@ import soundfile as sf
 import soxr
 
 # %% auto #0
-__all__ = ['MIN_SR', 'MAX_SR', 'SAVE_FORMATS', 'NOISE_SLOPES', 'VAD_BAND_HZ', 'VAD_MAX_HZ', 'MIN_RECORD_SECONDS',
-           'MAX_RECORD_SECONDS', 'AudioError', 'AudioInfo', 'audio_info', 'to_mono', 'check_mono', 'resample',
-           'peak_amplitude', 'limit_peak', 'load_audio', 'stream_audio', 'atomic_write', 'save_audio', 'rms_dbfs',
-           'peak_normalize', 'rms_normalize', 'colored_noise', 'mix_at_snr', 'add_noise', 'frame_lengths',
-           'frame_times', 'frame_rms_db', 'loudest_level', 'trim_silence', 'SpeechActivity', 'level_threshold',
-           'true_runs', 'band_power', 'band_snr_db', 'detect_speech', 'plot_segments', 'plot_speech_activity',
-           'MicrophoneError', 'import_sounddevice', 'input_devices', 'check_device', 'input_device', 'record_audio']
+__all__ = ['MIN_SR', 'MAX_SR', 'SAVE_FORMATS', 'CLIP_TOLERANCE', 'MIN_CLIPPED', 'MAX_REDRAW', 'NOISE_SLOPES', 'VAD_BAND_HZ',
+           'VAD_MAX_HZ', 'MIN_RECORD_SECONDS', 'MAX_RECORD_SECONDS', 'AudioError', 'AudioInfo', 'audio_info', 'to_mono',
+           'check_mono', 'resample', 'peak_amplitude', 'limit_peak', 'load_audio', 'stream_audio', 'atomic_write',
+           'save_audio', 'rms_dbfs', 'peak_normalize', 'rms_normalize', 'on_peak', 'clipped_fraction', 'declip',
+           'colored_noise', 'mix_at_snr', 'add_noise', 'frame_lengths', 'frame_times', 'frame_rms_db', 'loudest_level',
+           'trim_silence', 'SpeechActivity', 'level_threshold', 'true_runs', 'band_power', 'band_snr_db',
+           'detect_speech', 'plot_segments', 'plot_speech_activity', 'MicrophoneError', 'import_sounddevice',
+           'input_devices', 'check_device', 'input_device', 'record_audio']
 
 # %% ../nbs/01_audio.ipynb #86ac6d3b
 class AudioError(ValueError):
@@ -229,14 +230,16 @@ def load_audio(source, # a path, bytes or a binary file object (WAV, FLAC, OGG/V
 def _resampled(block:np.ndarray, # (frames, channels) from `_read_blocks`
                stream, # a soxr.ResampleStream, or None when no resampling is needed
                last:bool, # whether this is the file's last block (the resampler then empties its buffer)
+               repair=None, # a function of mono samples applied at the file's own rate, before resampling
               ) -> np.ndarray:
-    "One block, to mono, through the streaming resampler, peak-limited."
-    mono = to_mono(block)
+    "One block, to mono, repaired, through the streaming resampler, peak-limited."
+    mono = to_mono(block) if repair is None else repair(to_mono(block))
     return limit_peak(mono if stream is None else stream.resample_chunk(mono, last=last))
 
 def stream_audio(source, # a path, bytes or a binary file object
                  sr:int=16000, # sample rate of the blocks, Hz
                  block_seconds:float=30.0, # length of each block (the last may be shorter), s
+                 repair=None, # a function of mono samples applied to each block at the file's own rate, before resampling (e.g. `declip`)
                 ):
     "Decode `source` block by block: float32 mono blocks at `sr`, one block in memory at a time."
     _check_sr(sr)
@@ -244,10 +247,10 @@ def stream_audio(source, # a path, bytes or a binary file object
         stream = None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype='float32', quality='HQ')
         blocks, held = _read_blocks(f, name, max(1, int(block_seconds * f.samplerate))), None
         for block in blocks:  # one block is held back, so that the resampler knows which block is the last
-            if held is not None: yield _resampled(held, stream, last=False)
+            if held is not None: yield _resampled(held, stream, False, repair)
             held = block
         if held is None: raise AudioError(f"{name}: contains no samples (0 frames)")
-        yield _resampled(held, stream, last=True)
+        yield _resampled(held, stream, True, repair)
 
 
 # %% ../nbs/01_audio.ipynb #f3266553
@@ -321,6 +324,42 @@ def rms_normalize(y:np.ndarray, # samples
     unit = np.asarray(y, np.float64) / p
     gain = min(10 ** ((target_dbfs - rms_dbfs(unit)) / 20), 1.0)
     return (unit * gain).astype(np.float32)
+
+# %% ../nbs/01_audio.ipynb #22502545
+CLIP_TOLERANCE = 1e-3  # a sample within this fraction of the peak sits on it
+MIN_CLIPPED = 1e-3  # a recording with at least this share of its samples on its peak counts as clipped
+MAX_REDRAW = 3.0  # a redrawn sample goes at most this many times beyond the clip level (+9.5 dB)
+
+def on_peak(y:np.ndarray, # mono samples
+            tolerance:float=CLIP_TOLERANCE, # within this fraction of the peak
+           ) -> np.ndarray:
+    "Which samples of `y` sit on its peak (|y| within `tolerance` of max |y|): where a clipped recording was cut flat."
+    a = np.abs(np.asarray(y))
+    peak = a.max(initial=0.0)
+    return a >= (1 - tolerance) * peak if peak > 0 else np.zeros(a.shape, bool)
+
+def clipped_fraction(y:np.ndarray, # mono samples
+                     tolerance:float=CLIP_TOLERANCE, # within this fraction of the peak
+                    ) -> float:
+    "The share of `y`'s samples on its peak: near 0 for audio that was not clipped."
+    return float(on_peak(y, tolerance).mean()) if len(y) else 0.0
+
+def declip(y:np.ndarray, # mono samples
+           min_clipped:float=MIN_CLIPPED, # fewer samples than this share on the peak: `y` is returned as it is
+           tolerance:float=CLIP_TOLERANCE, # a sample within this fraction of the peak is clipped
+           max_redraw:float=MAX_REDRAW, # a redrawn sample goes at most this many times beyond the clip level
+          ) -> np.ndarray:
+    "`y` with its clipped samples redrawn by a cubic spline through the others, between the clip level and `max_redraw` times it; peak-limited."
+    y = check_mono(y, np.float32)
+    lost = on_peak(y, tolerance)
+    if len(y) == 0 or lost.mean() < min_clipped or lost.sum() > len(y) - 4: return y  # not clipped, or nothing left to draw through
+    from scipy.interpolate import CubicSpline
+    keep, at = np.flatnonzero(~lost), np.flatnonzero(lost)
+    guess, side = CubicSpline(keep, y[keep])(at), np.sign(y[at])
+    out = y.copy()
+    level = np.abs(y[at])
+    out[at] = side * np.clip(side * guess, level, max_redraw * level)  # beyond the clip level, on the side it was cut
+    return limit_peak(out)
 
 # %% ../nbs/01_audio.ipynb #35216d31
 NOISE_SLOPES = {'white': 0.0, 'pink': -1.0, 'brown': -2.0}  # each colour's power falls with frequency f as f**slope

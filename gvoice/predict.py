@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
-from .audio import stream_audio
+from .audio import declip, stream_audio
 from .gate import MIN_SPEECH, speech_gate
 from .models import VoiceModel, load_model, log_odds
 
@@ -181,18 +181,18 @@ class GenderPredictor(_Predictor):
         "Female, male or uncertain for samples in memory."
         y = _check_audio(y, sr)
         step = max(1, int(self.window_seconds * sr))
-        return self._judge((y[i:i + step] for i in range(0, max(len(y), 1), step)), sr, '')
+        return self._judge((declip(y[i:i + step]) for i in range(0, max(len(y), 1), step)), sr, '')
 
     def predict_file(self, path, # an audio file (WAV, FLAC, OGG, MP3), any length
                     ) -> Prediction:
         "Female, male or uncertain for a file, read one window at a time."
-        return self._judge(stream_audio(path, sr=self.model.sr, block_seconds=self.window_seconds), self.model.sr, str(path))
+        return self._judge(stream_audio(path, sr=self.model.sr, block_seconds=self.window_seconds, repair=declip), self.model.sr, str(path))
 
     def predict_windows(self, path, # an audio file, any length
                        ) -> list[Prediction]:
         "Female, male or uncertain for each window of a file, judged alone: who spoke when in a long recording."
         sr, start, out, held = self.model.sr, 0.0, [], None
-        for w in stream_audio(path, sr=sr, block_seconds=self.window_seconds):
+        for w in stream_audio(path, sr=sr, block_seconds=self.window_seconds, repair=declip):
             if held is not None and len(w) >= len(held) / 2:
                 out.append(replace(self._judge([held], sr, str(path)), start=start))
                 start, held = start + len(held) / sr, w
