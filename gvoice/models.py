@@ -11,6 +11,7 @@ import importlib
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -255,6 +256,8 @@ def _read_model_file(path:Path) -> tuple[dict, dict[str, bytes]]:
             meta = json.loads(zf.read(_META))
             files = {n: zf.read(n) for n in zf.namelist() if n != _META}
     except (zipfile.BadZipFile, EOFError) as e: raise ModelFileError(f"{path}: not a gvoice model file, or truncated ({e})") from None
+    except (zlib.error, NotImplementedError, RuntimeError, OSError) as e:  # what zipfile raises for a damaged header or stream
+        raise ModelFileError(f"{path}: corrupt model file ({type(e).__name__}: {e})") from None
     except json.JSONDecodeError as e: raise ModelFileError(f"{path}: unreadable metadata ({e})") from None
     if not isinstance(meta, dict): raise ModelFileError(f"{path}: its metadata is a JSON {type(meta).__name__}, not an object")
     if meta.get('format') != MODEL_FORMAT:

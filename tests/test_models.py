@@ -158,6 +158,19 @@ def test_truncated_files_are_refused(fitted, tmp_path, cut):
         load_model(tmp_path / 'cut.gvm')
 
 
+def test_a_damaged_byte_anywhere_is_refused_or_harmless(fitted, tmp_path):
+    "Flip each byte of a model file in turn: loading raises ModelFileError naming the file, or gives the same model (a byte zip does not check)."
+    model, X = fitted
+    data = model.save(tmp_path / 'm.gvm').read_bytes()
+    expected = model.p_female(X)
+    for i in range(len(data)):
+        bad = bytearray(data); bad[i] ^= 0xFF
+        (tmp_path / 'bad.gvm').write_bytes(bytes(bad))
+        try: same = np.allclose(load_model(tmp_path / 'bad.gvm').p_female(X), expected)
+        except ModelFileError as e: same = 'bad.gvm' in str(e)
+        assert same, f"byte {i} of {len(data)}"
+
+
 def test_missing_metadata_and_bad_json(fitted, tmp_path):
     with zipfile.ZipFile(tmp_path / 'plain.zip', 'w') as zf:
         zf.writestr('model.bin', b'123')
