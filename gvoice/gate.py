@@ -12,6 +12,7 @@ import numpy as np
 
 from .audio import check_mono, detect_speech, frame_rms_db, limit_peak, loudest_level, plot_segments, resample, true_runs
 from .pitch_formants import HOP_SECONDS, PitchTrack, yin_track
+from .vad import vad_seconds
 
 # %% auto #0
 __all__ = ['PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND', 'HARMONIC_BAND', 'BEAT_SR', 'STEADY_FRAMES', 'STEADY_CENTS',
@@ -134,10 +135,10 @@ class Gate:
     reason: str  # why, in words ('' when status is 'speech')
     speech_seconds: float  # seconds of speech found by `detect_speech` (0 when the gate rejects the sound)
     voiced_seconds: float  # seconds of voice frames (periodic, F0 in VOICE_F0, inside the speech)
-    f0_median_hz: float  # median F0 of the voice frames, Hz; NaN unless status is 'speech'
+    f0_median_hz: float  # median F0 of the voice frames, Hz; NaN unless status is 'speech' with a voice's pitch (not on the third look)
     duration: float  # length of the recording, s
     segments: np.ndarray  # (n, 2) start and end of each speech segment of `detect_speech`, s
-    measures: dict = field(default_factory=dict)  # active_seconds, voiced_fraction, steady_fraction, vibrato_fraction, second_look, gain_db
+    measures: dict = field(default_factory=dict)  # active_seconds, voiced_fraction, steady_fraction, vibrato_fraction, second_look, third_look, vad_seconds, gain_db
 
     @property
     def ok(self) -> bool:
@@ -175,7 +176,7 @@ def _verdict(blocks:list, min_speech:float, duration:float) -> tuple[str, str, s
     if speech < min_speech:
         return 'too_little_speech', 'short', f"only {speech:.2f} s of speech in {duration:.2f} s of audio (at least {min_speech:g} s of speech needed)"
     if m['voiced_fraction'] < MIN_VOICED:
-        return 'no_speech', 'noise', f"noise, not a voice: a voice's pitch in only {m['voiced_fraction']:.0%} of the sound (whispering has none either)"
+        return 'no_speech', 'noise', f"noise, not a voice: a voice's pitch in only {m['voiced_fraction']:.0%} of the sound"
     if m['steady_fraction'] > MAX_STEADY + 0.5 / np.sqrt(max(n['steps'], 1)):  # one standard error above the threshold
         return 'no_speech', 'steady', f"music or a tone: steady pitch for {m['steady_fraction']:.0%} of the sound"
     if m['vibrato_fraction'] > MAX_VIBRATO:
@@ -208,7 +209,7 @@ def speech_gate(y:np.ndarray, # mono samples, any length
                 block_seconds:float=30.0, # longer input is analysed block by block, in bounded memory
                 quiet_dbfs:float|None=QUIET_DBFS, # a quieter recording is judged as if raised to this level (`raise_quiet`); None: as it is
                ) -> Gate:
-    "Is there enough of a speaking voice in `y`? `detect_speech`, then pitch: noise, steady tones and vibrato are rejected."
+    "Is there enough of a speaking voice in `y`? `detect_speech`, then pitch: noise, steady tones and vibrato are rejected, but for speech a trained VAD hears without pitch."
     y = check_mono(y)
     step, duration = max(1, int(round(block_seconds * sr))), len(y) / sr
     starts = range(0, max(len(y), 1), step)
@@ -224,12 +225,18 @@ def speech_gate(y:np.ndarray, # mono samples, any length
         beat = [(t0, _analyse(level(y[s:s + step])[0], sr, beat_track, b['activity'])) for s, (t0, b) in zip(starts, blocks)]  # the same segments
         second = _moves_like_speech(beat, min_speech, duration)
         if second: blocks, status, reason = beat, 'speech', ''
+    third = rule == 'noise' and not second  # no voice's pitch on either look: noise, or a whisper, which only a trained VAD hears
+    heard = sum(vad_seconds(level(y[s:s + step])[0], sr) for s in starts) if third else np.nan
+    if third:
+        third = heard >= min_speech
+        if third: status, reason = 'speech', ''
+        else: reason += f", and speech in only {heard:.2f} s for a trained detector (Silero VAD)"
     n, m = _measures(blocks)
     speech = float(sum(b['activity'].speech_seconds for _, b in blocks))
     f0 = np.concatenate([b['f0'] for _, b in blocks])
     return Gate(status, reason, 0.0 if status == 'no_speech' else speech, n['voice'] * HOP_SECONDS,
-                float(np.median(f0)) if status == 'speech' and len(f0) else np.nan, duration,
-                np.concatenate([b['activity'].segments + t0 for t0, b in blocks]), {**m, 'second_look': second, 'gain_db': max(gains)})
+                float(np.median(f0)) if status == 'speech' and len(f0) and not third else np.nan, duration,
+                np.concatenate([b['activity'].segments + t0 for t0, b in blocks]), {**m, 'second_look': second, 'third_look': third, 'vad_seconds': heard, 'gain_db': max(gains)})
 
 # %% ../nbs/13_speech_gate.ipynb #c4fb267c
 def plot_gate(y:np.ndarray, # mono samples
@@ -242,7 +249,7 @@ def plot_gate(y:np.ndarray, # mono samples
     m = gate.measures
     title = title or (f"{gate.status}: {gate.reason or f'{gate.speech_seconds:.2f} s of speech, F0 {gate.f0_median_hz:.0f} Hz'}"
                       f"  (voiced {m.get('voiced_fraction', 0):.0%}, steady {m.get('steady_fraction', 0):.0%}, vibrato {m.get('vibrato_fraction', 0):.0%}"
-                      f"{', on the second look' if m.get('second_look') else ''})")
+                      f"{', on the second look' if m.get('second_look') else ''}{', on the third look (Silero VAD)' if m.get('third_look') else ''})")
     fig, ax = plot_segments(y, sr, gate.segments, title)
     a = _analyse(np.asarray(y)[:int(30 * sr)], sr, beat_track if m.get('second_look') else pitch_track)
     if a['track'] is not None:

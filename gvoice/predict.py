@@ -18,7 +18,7 @@ from .gate import MIN_SPEECH, speech_gate
 from .models import VoiceModel, load_model, log_odds
 
 # %% auto #0
-__all__ = ['PRETRAINED', 'Prediction', 'verdict', 'GenderPredictor']
+__all__ = ['WHISPERED', 'PRETRAINED', 'Prediction', 'verdict', 'GenderPredictor']
 
 # %% ../nbs/14_predict.ipynb #5e693a3d
 @dataclass(frozen=True)
@@ -77,18 +77,21 @@ class _Evidence:
     duration: float = 0.0  # seconds of audio, all windows
     windows: int = 0  # how many windows
 
+WHISPERED = "speech without a voice's pitch (a whisper?): the model learnt from voiced speech, and its answer here would be a guess"
+
 def _gather(model:VoiceModel, # the model to ask
             windows:Iterable[np.ndarray], # the recording, window by window
             sr:int, # their sample rate, Hz
             min_speech:float, # seconds of speech the gate asks of the first window
            ) -> _Evidence:
-    "Gate each window, and ask the model about those with speech."
+    "Gate each window, and ask the model about those with a speaking voice (speech the gate heard only on its third look, without pitch, is not judged)."
     e = _Evidence([], [], [], [], [])
     for w in windows:
         first = e.windows == 0  # a whole short clip must hold the real minimum; a short last window of a long one may still add speech
         gate = speech_gate(w, sr, min_speech=min_speech if first else min(min_speech, len(w) / sr))
         e.duration, e.windows = e.duration + len(w) / sr, e.windows + 1
-        if gate.ok:
+        if gate.ok and gate.measures['third_look']: e.reasons.append((gate.speech_seconds, WHISPERED))
+        elif gate.ok:
             e.logits.append(float(log_odds(model.p_female_audio(w, sr)))); e.speech.append(gate.speech_seconds)
             e.f0.append(gate.f0_median_hz); e.voiced.append(gate.voiced_seconds)
         elif gate.reason: e.reasons.append((gate.speech_seconds, gate.reason))

@@ -26,8 +26,8 @@ from .evaluate import summarize
 
 # %% auto #0
 __all__ = ['CODECS', 'CODEC_LEVELS', 'Noise', 'Babble', 'babble_sources', 'encode', 'codec_round_trip', 'Codec', 'Telephone',
-           'decay_time', 'Reverb', 'Gain', 'corruptions', 'balanced_clips', 'sweep', 'predictor_sweep', 'sweep_summary',
-           'plot_sweep']
+           'decay_time', 'Reverb', 'Gain', 'Whisper', 'corruptions', 'balanced_clips', 'sweep', 'predictor_sweep',
+           'sweep_summary', 'plot_sweep']
 
 # %% ../nbs/20_robustness.ipynb #fa340e68
 class _Corruption:
@@ -224,6 +224,30 @@ class Gain(_Corruption):
     def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
         "`y` times 10^(db/20), within ±1."
         return np.clip(np.asarray(y, dtype=np.float64) * 10 ** (self.db / 20), -1, 1).astype(np.float32)
+
+# %% ../nbs/20_robustness.ipynb #961b394b
+@dataclass(frozen=True)
+class Whisper(_Corruption):
+    "The same words whispered: each frame's vocal-tract filter (LPC) driven by white noise instead of the voice, the peak level kept."
+    order:int = 18  # LPC order: about one resonance per kHz at 16 kHz, and a few coefficients for the spectrum's slope
+
+    def _tag(self) -> str: return f'whisper-{self.order}'
+
+    def __call__(self, y:np.ndarray, sr:int, rng:np.random.Generator=None) -> np.ndarray:
+        "`y` with its excitation replaced by noise of the same energy, frame by frame (25 ms Hann frames, half overlapping)."
+        from librosa import lpc
+        rng, y = np.random.default_rng(rng), np.asarray(y, dtype=np.float64)
+        n = int(0.025 * sr)
+        if len(y) < n or not np.any(y): return y.astype(np.float32)
+        window, starts = np.hanning(n), np.arange(0, len(y) - n + 1, n // 2)
+        frames = y[starts[:, None] + np.arange(n)] * window
+        out = np.zeros(len(y))
+        for start, frame in zip(starts, frames):
+            if not np.any(frame): continue
+            a = lpc(frame + 1e-9 * rng.standard_normal(n), order=self.order)  # a whisper of dither: an all-zero stretch has no filter
+            energy = np.sqrt(np.mean(scipy.signal.lfilter(a, [1.0], frame) ** 2))  # the voice's excitation, as LPC sees it
+            out[start:start + n] += scipy.signal.lfilter([1.0], a, energy * rng.standard_normal(n)) * window
+        return (out * np.abs(y).max() / max(np.abs(out).max(), 1e-12)).astype(np.float32)
 
 # %% ../nbs/20_robustness.ipynb #75a43891
 def corruptions(babble:tuple|None=None, # `Babble` sources (see `babble_sources`); None: no babble

@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests: the virtual microphone (tests/test_mic.py, tests/test_live.py) and espeak-ng speech.
+"""Fixtures shared by the tests: the virtual microphone (tests/test_mic.py, tests/test_live.py), espeak-ng speech, and the check
+that a changed weights file shipped in the package is refused (tests/test_encoder.py, tests/test_vad.py).
 
 A private PulseAudio daemon gives a virtual microphone (the monitor of a null sink) into which espeak-ng speaks; the
 tests that need it skip where PulseAudio, espeak-ng or PortAudio are missing (`.ci/run` installs them when it runs as
@@ -113,3 +114,18 @@ def espeak(tmp_path_factory):
         subprocess.run(['espeak-ng', '-v', voice, '-p', str(pitch), '-w', str(path), text], check=True, capture_output=True, timeout=120)
         return path
     return say
+
+
+@pytest.fixture
+def refuses_changed_weights(tmp_path, monkeypatch):
+    "A check: with one bit of a shipped weights file flipped, loading stops with a ValueError that names the file."
+    def check(module, file_attr:str, shipped_loader, load, match:str):
+        "`module.<file_attr>` is the shipped file, `shipped_loader` its lru_cache'd loader, `load()` what a user calls."
+        data = bytearray(getattr(module, file_attr).read_bytes()); data[-100] ^= 1
+        bad = tmp_path / getattr(module, file_attr).name; bad.write_bytes(bytes(data))
+        monkeypatch.setattr(module, file_attr, bad)
+        shipped_loader.cache_clear()
+        try:
+            with pytest.raises(ValueError, match=match): load()
+        finally: shipped_loader.cache_clear()
+    return check

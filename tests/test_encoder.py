@@ -118,13 +118,7 @@ def test_live_against_resemblyzer(encoder, tmp_path):
             _close(ours, ref[name])
 
 
-def test_a_changed_encoder_file_is_refused(tmp_path, monkeypatch):
+def test_a_changed_encoder_file_is_refused(refuses_changed_weights):
     "The shipped weights are checked against GE2E_SHA256 before use: one flipped bit and loading stops, naming the file."
     import gvoice.encoder as E
-    data = bytearray(E.GE2E_FILE.read_bytes()); data[-100] ^= 1
-    bad = tmp_path / 'ge2e-encoder.npz'; bad.write_bytes(bytes(data))
-    monkeypatch.setattr(E, 'GE2E_FILE', bad)
-    E._shipped_encoder.cache_clear()
-    try:
-        with pytest.raises(ValueError, match="not the shipped encoder"): E.SpeakerEncoder.load()
-    finally: E._shipped_encoder.cache_clear()
+    refuses_changed_weights(E, 'GE2E_FILE', E._shipped_encoder, E.SpeakerEncoder.load, "ge2e-encoder.npz: SHA-256 .* not the shipped encoder")

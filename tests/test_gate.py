@@ -14,7 +14,8 @@ from scipy import signal
 
 from gvoice.audio import add_noise, detect_speech, limit_peak, load_audio, mix_at_snr, peak_normalize, resample
 from gvoice.data import shared_data_dir
-from gvoice.gate import MIN_SPEECH, Gate, speech_gate
+from gvoice.gate import MIN_SPEECH, MIN_VOICED, Gate, speech_gate
+from gvoice.robustness import Whisper
 from gvoice.synth import NON_SPEECH, make_corpus, non_speech, sample_speakers, synthesize_utterance
 from gvoice.train import SHARED_CORPORA, load_corpora, shared_corpus_specs
 
@@ -56,14 +57,14 @@ def test_non_speech_is_never_speech(kind, seed):
 
 
 @pytest.mark.parametrize('kind', NON_SPEECH)
-def test_second_look_lets_no_non_speech_through(kind):
-    "The beat track's second look (notebook 13) never turns non-speech into speech: 12 seeds, 5 rates and lengths, clean and in noise."
+def test_second_and_third_looks_let_no_non_speech_through(kind):
+    "The beat track's second look and Silero's third (notebook 13) never turn non-speech into speech: 12 seeds, 5 rates and lengths, clean and in noise."
     for seed in range(4, 16):
         for sr, duration in ((8000, 2.0), (16000, 3.0), (22050, 5.0), (44100, 1.5), (16000, 1.0)):
             y = non_speech(kind, duration, sr, seed=seed)
             for snr in (None, 10):
                 g = speech_gate(with_noise(y, snr, seed), sr)
-                assert not (g.ok and g.measures['second_look']), (kind, seed, sr, duration, snr, g.measures)
+                assert not (g.ok and (g.measures['second_look'] or g.measures['third_look'])), (kind, seed, sr, duration, snr, g.measures)
 
 
 @pytest.mark.parametrize('kind', ['piano', 'band', 'violin', 'beeps', 'syllable_train', 'drums', 'modulated_noise'])
@@ -212,6 +213,40 @@ def test_espeak_speech_passes(tmp_path, voice):
         assert g.status == 'speech', (voice, case, g.reason, g.measures)
 
 
+def test_whispered_speech_passes_on_the_third_look():
+    """A whisper has no pitch: the pitch rules call it noise, and Silero VAD, the third look, hears speech (notebook 13). 16 synthetic speakers
+    whispered (`gvoice.robustness.Whisper`): clean and in noise all pass on it, through a telephone band nearly all pass (15 of 16 when written)."""
+    passed = {}
+    for i, s in enumerate(sample_speakers(16, seed=11)):
+        y, _ = synthesize_utterance(s, SR, seed=200 + i, duration=(2.0, 4.0))
+        w = Whisper()(y, SR, i)
+        for case, (yy, sr) in {'clean': (w, SR), 'noise20': (with_noise(w, 20, i), SR), 'telephone': (telephone(w), 8000)}.items():
+            g = speech_gate(yy, sr)
+            if g.measures['third_look']: assert g.ok and np.isnan(g.f0_median_hz) and g.measures['voiced_fraction'] < MIN_VOICED, (i, case, g.measures)
+            passed.setdefault(case, []).append((g.ok, g.measures['third_look']))
+    assert all(ok and third for ok, third in passed['clean'] + passed['noise20']), passed
+    assert np.mean([ok for ok, _ in passed['telephone']]) >= 0.85, passed   # through the band, one passed on a pitch look when written
+
+
+@pytest.mark.skipif(ESPEAK is None, reason='espeak-ng is not installed')
+def test_espeak_whispers_mostly_pass(tmp_path):
+    "espeak-ng's whispering voices, 6 voices x 3 sentences: most pass on the third look (14 of 18 when written; Silero hears its female whispers least)."
+    texts = ('Please call Stella and ask her to bring these things with her from the store.', 'The quick brown fox jumps over the lazy dog. Seven, eight, nine.',
+             'Der schnelle braune Fuchs springt über den faulen Hund und läuft dann in den Wald.')
+    gates = [speech_gate(espeak(tmp_path, text, '-v', voice), SR)
+             for voice in ('en+whisper', 'en+whisperf', 'de+whisper', 'fr+whisperf', 'en-us+whisper', 'es+whisperf') for text in texts]
+    assert all(g.measures['third_look'] == g.ok for g in gates)   # no pitch: only the third look can pass them
+    assert sum(g.ok for g in gates) >= 12, [g.measures['vad_seconds'] for g in gates]
+
+
+def test_third_look_only_for_sounds_without_pitch():
+    "Silero is asked only when neither pitch look heard a voice: not for a voice the pitch rules hear, and not for held notes with vibrato."
+    y, _ = synthesize_utterance(sample_speakers(2, seed=2)[0], SR, seed=1)
+    for yy in (y, non_speech('violin', seed=3)):
+        g = speech_gate(yy, SR)
+        assert not g.measures['third_look'] and np.isnan(g.measures['vad_seconds']), g.measures
+
+
 # ---------------------------------------------------------------- input of any length and kind
 
 @pytest.mark.parametrize('n', [0, 1, 10, 100, 399, 400, 1000, 4000, 8000])
@@ -277,11 +312,11 @@ def real_files():
     return list(load_corpora(shared_corpus_specs(shared)).path)
 
 
-# Issue 14's goal is that no real speech file is turned away. Where it stands (bench/gate_real.py, notebook 13): five of
-# 2,506 are. Four are called non-speech: a VoxCeleb clip of music alone (adam_beach_2), one with a crowd and a whistle over
-# a voice (abigail_breslin_1), a whispered digit (8_31_4) and an Urdu clip holding only a breath in noise (SM23_F2_S08);
-# one digit is as short as a blip (2_09_3, 0.21 s of speech). It was 287 before issue 14.
-MAX_NON_SPEECH = 4  # real files the gate may call non-speech
+# Issue 14's goal is that no real speech file is turned away. Where it stands (bench/gate_real.py, notebook 13): four of
+# 2,506 are. Three are called non-speech: a VoxCeleb clip of music alone (adam_beach_2), one with a crowd and a whistle over
+# a voice (abigail_breslin_1) and an Urdu clip holding only a breath in noise (SM23_F2_S08); one digit is as short as a
+# blip (2_09_3, 0.21 s of speech). A whispered digit (8_31_4) passes on the third look. It was 287 before issue 14.
+MAX_NON_SPEECH = 3  # real files the gate may call non-speech
 MAX_TOO_SHORT = 1  # real files the gate may call too short
 
 
@@ -291,7 +326,7 @@ def gate_status(path):
 
 
 def test_real_speech_is_not_turned_away():
-    "Issue 14: real speech files are (almost) never turned away: at most the five known ones."
+    "Issue 14: real speech files are (almost) never turned away: at most the four known ones."
     from joblib import Parallel, delayed
     files = real_files()
     results = Parallel(n_jobs=2, batch_size=16)(delayed(gate_status)(p) for p in files)

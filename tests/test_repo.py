@@ -76,6 +76,7 @@ def test_no_audio_or_arrays_committed():
 
 
 SHIPPED_ARRAYS = {'gvoice/pretrained/ge2e-encoder.npz': 20e6,  # the speaker encoder's weights (notebook 17), read with allow_pickle=False
+                  'gvoice/pretrained/silero-vad.npz': 3e6,  # Silero VAD's weights (notebook 12a), read with allow_pickle=False
                   'tests/fixtures/ge2e_reference.npz': 1e6}  # resemblyzer's own outputs, the encoder's golden check (made by tests/fixtures/make_ge2e_reference.py)
 
 
