@@ -11,7 +11,8 @@ speech): white, pink, and babble (four other readers talking at once; the detect
 target, which no detector here can). Per detector: frame precision, recall and F1 over all signals of a condition,
 and the median relative error of the seconds of speech found. Silero and WebRTC are optional (pip install silero-vad
 onnxruntime webrtcvad-wheels; silero-vad is installed with --no-deps: its ONNX model is used without torch); where they
-or the shared data are absent it says so. Notebook 13 shows this script's table.
+or the shared data are absent it says so. Notebook 13 shows this script's table. The speech gate runs the same Silero
+model in numpy (gvoice.vad, notebook 12a; tests/test_vad.py checks the two agree), as its third look only.
 """
 import os
 
