@@ -226,6 +226,14 @@ class Gain(_Corruption):
         return np.clip(np.asarray(y, dtype=np.float64) * 10 ** (self.db / 20), -1, 1).astype(np.float32)
 
 # %% ../nbs/20_robustness.ipynb #961b394b
+def _stable(a:np.ndarray) -> np.ndarray:
+    "The all-pole filter 1/A(z) made stable: roots of `a` on or outside the unit circle reflected inside it (the magnitude response's shape kept)."
+    roots = np.roots(a).astype(complex)
+    outside = np.abs(roots) >= 1
+    if not outside.any(): return a
+    roots[outside] = np.minimum(1 / np.abs(roots[outside]), 0.999) * np.exp(1j * np.angle(roots[outside]))  # r -> 1/r*, same angle
+    return np.real(np.poly(roots)) * a[0]
+
 @dataclass(frozen=True)
 class Whisper(_Corruption):
     "The same words whispered: each frame's vocal-tract filter (LPC) driven by white noise instead of the voice, the peak level kept."
@@ -239,6 +247,7 @@ class Whisper(_Corruption):
         rng, y = np.random.default_rng(rng), np.asarray(y, dtype=np.float64)
         n = int(0.025 * sr)
         if len(y) < n or not np.any(y): return y.astype(np.float32)
+        peak, y = np.abs(y).max(), y - y.mean()  # a DC offset is no part of a voice, and makes the LPC filter of quiet frames unstable
         window, starts = np.hanning(n), np.arange(0, len(y) - n + 1, n // 2)
         frames = y[starts[:, None] + np.arange(n)] * window
         out = np.zeros(len(y))
@@ -246,8 +255,8 @@ class Whisper(_Corruption):
             if not np.any(frame): continue
             a = lpc(frame + 1e-9 * rng.standard_normal(n), order=self.order)  # a whisper of dither: an all-zero stretch has no filter
             energy = np.sqrt(np.mean(scipy.signal.lfilter(a, [1.0], frame) ** 2))  # the voice's excitation, as LPC sees it
-            out[start:start + n] += scipy.signal.lfilter([1.0], a, energy * rng.standard_normal(n)) * window
-        return (out * np.abs(y).max() / max(np.abs(out).max(), 1e-12)).astype(np.float32)
+            out[start:start + n] += scipy.signal.lfilter([1.0], _stable(a), energy * rng.standard_normal(n)) * window
+        return (out * peak / max(np.abs(out).max(), 1e-12)).astype(np.float32)
 
 # %% ../nbs/20_robustness.ipynb #75a43891
 def corruptions(babble:tuple|None=None, # `Babble` sources (see `babble_sources`); None: no babble
