@@ -36,7 +36,7 @@ _ONNX_NAMES = {'model.stft.forward_basis_buffer': 'stft',
 
 def convert_silero(onnx_path, # silero_vad_16k_op15.onnx from the silero-vad wheel
                    out_path, # the .npz to write
-                   licence_text:str='', # the wheel's LICENSE, kept with the weights as the MIT licence asks
+                   licence_text:str, # the wheel's LICENSE, kept with the weights as the MIT licence asks
                   ) -> Path:
     "Write Silero VAD's weights (float32) and their provenance (JSON in 'meta') to an .npz; needs the `onnx` package."
     import onnx  # only here: prediction reads the .npz

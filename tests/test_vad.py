@@ -64,7 +64,7 @@ def test_conversion_gives_the_shipped_file(tmp_path):
     out = convert_silero(model, tmp_path / 'silero-vad.npz', licence)
     assert out.read_bytes() == VAD_FILE.read_bytes()
     with pytest.raises(ValueError, match="not Silero VAD's 16 kHz model"):
-        convert_silero(silero_wheel_file('data/silero_vad.onnx'), tmp_path / 'x.npz')   # its weights sit in subgraphs
+        convert_silero(silero_wheel_file('data/silero_vad.onnx'), tmp_path / 'x.npz', licence)   # its weights sit in subgraphs
 
 
 def test_a_changed_vad_file_is_refused(refuses_changed_weights):
