@@ -211,6 +211,7 @@ def loco_scores(family, # a name in FAMILIES, or a function of no arguments that
                 folds:pd.Series|None=None, # test fold of each clip (None: `loco_folds(speech)`)
                 pool:pd.Series|None=None, # True for clips that may be trained on (None: all)
                 copies:int=2, # augmented copies of each training clip
+                augment=Augment(), # how the copies are made (see `training_inputs`)
                 conditions:dict=CONDITIONS, # name -> change applied to the test audio
                 epochs:int|None=None, # as in `make_family`
                 seed:int=0, # as in `make_family`
@@ -223,16 +224,16 @@ def loco_scores(family, # a name in FAMILIES, or a function of no arguments that
     "P(female) of every clip under every condition, from a model of `family` trained on the other folds' clips of `pool`."
     folds = loco_folds(speech) if folds is None else folds
     pool = pd.Series(True, index=speech.index) if pool is None else pool
-    fold_of, trainable = dict(zip(speech.path, folds)), set(speech.path[pool.to_numpy()])
+    fold_of = dict(zip(speech.path, folds))
     make = (lambda: make_family(family, epochs, seed, features)) if isinstance(family, str) else family
     label, recipe = family if isinstance(family, str) else repr(make()), make().features
-    X, rows = training_inputs(recipe, speech, copies, n_jobs=n_jobs, progress=progress)  # every input once, for all folds
+    X, rows = training_inputs(recipe, speech[pool.to_numpy()], copies, augment, n_jobs=n_jobs, progress=progress)  # every clip that may be trained on, once for all folds
     extra = np.r_[np.zeros(len(rows), bool), np.ones(0 if also is None else len(also[1]), bool)]
     X, rows = with_rows(X, rows, also, recipe)
     tests = {name: model_inputs(recipe, speech, change, n_jobs=n_jobs, progress=progress) for name, change in conditions.items()}
     frames = []
     for fold in tqdm(sorted(folds.unique()), desc=f'leave one corpus out ({label})', disable=not progress):
-        train = np.flatnonzero((rows.path.map(fold_of).ne(fold) & rows.path.isin(trainable)).to_numpy() | extra)
+        train = np.flatnonzero(rows.path.map(fold_of).ne(fold).to_numpy() | extra)
         if rows.gender.iloc[train].nunique() < len(GENDERS): raise ValueError(f"without {fold!r}, the pool has clips of one gender only")
         weights = {'weights': balanced_weights(rows.iloc[train])} if balance else {}
         model = make().fit(take_rows(X, train), rows.gender.iloc[train], groups=rows.speaker.iloc[train], **weights)
