@@ -27,7 +27,7 @@ class Prediction(Mapping):
     label: str  # 'female', 'male' or 'uncertain'
     p_female: float  # calibrated P(female); NaN when there was no speech to judge
     confidence: float  # max(P(female), P(male)); 0 when there was no speech to judge
-    speech_seconds: float  # seconds of speech found
+    speech_seconds: float  # seconds of speech the gate found, in every window (judged or not: a whisper's too)
     f0_median_hz: float  # median F0 of the voiced speech, Hz (NaN without speech)
     reason: str  # why the label is 'uncertain' ('' otherwise)
     duration: float  # length of the recording, s
@@ -77,6 +77,11 @@ class _Evidence:
     duration: float = 0.0  # seconds of audio, all windows
     windows: int = 0  # how many windows
 
+    @property
+    def found(self) -> float:
+        "Seconds of speech the gate found in all windows, judged or not."
+        return float(sum(self.speech) + sum(s for s, _ in self.reasons))
+
 WHISPERED = "speech without a voice's pitch (a whisper?): the model learnt from voiced speech, and its answer here would be a guess"
 
 def _gather(model:VoiceModel, # the model to ask
@@ -103,9 +108,9 @@ def _unjudged(e:_Evidence, # what the windows said
               source:str, # the file, when there was one
              ) -> Prediction:
     "The 'uncertain' answer for a recording with too little speech, with the most telling reason."
-    total = float(sum(e.speech))
-    reason = max(e.reasons)[1] if e.reasons and not e.logits else f"only {total:.2f} s of speech (at least {min_speech:g} s needed)"
-    return Prediction('uncertain', float('nan'), 0.0, total, float('nan'), reason, e.duration, e.windows, source)
+    judged = float(sum(e.speech))
+    reason = max(e.reasons)[1] if e.reasons and not e.logits else f"only {judged:.2f} s of speech the model can judge (at least {min_speech:g} s needed)"
+    return Prediction('uncertain', float('nan'), 0.0, e.found, float('nan'), reason, e.duration, e.windows, source)
 
 # %% ../nbs/14_predict.ipynb #e47cd0a3
 def _weighted_median(values:np.ndarray, weights:np.ndarray) -> float:
@@ -129,10 +134,9 @@ def _decide(e:_Evidence, # what the windows said (enough speech)
             source:str, # the file, when there was one
            ) -> Prediction:
     "Female, male or uncertain from the windows' log-odds, averaged with their seconds of speech as weights."
-    total = float(sum(e.speech))
     p = float(expit(np.average(e.logits, weights=e.speech)))
     label, reason = verdict(p, threshold)
-    return Prediction(label, p, max(p, 1 - p), total, _weighted_median(np.array(e.f0), np.array(e.voiced)), reason, e.duration, e.windows, source)
+    return Prediction(label, p, max(p, 1 - p), e.found, _weighted_median(np.array(e.f0), np.array(e.voiced)), reason, e.duration, e.windows, source)
 
 # %% ../nbs/14_predict.ipynb #17f6e46c
 PRETRAINED = Path(str(importlib.resources.files('gvoice'))) / 'pretrained' / 'gvoice-pretrained.gvm'  # shipped inside the package

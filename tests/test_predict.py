@@ -51,6 +51,7 @@ def test_too_little_speech_is_uncertain(trained):
     y, sr = sf.read(test.path.iloc[0], dtype='float32')
     r = predictor.predict(y[int(0.4 * sr):int(0.6 * sr)], sr)
     assert r.label == 'uncertain' and 'speech' in r.reason
+    assert 0 < r.speech_seconds < 0.215 and f'only {r.speech_seconds:.2f} s of speech' in r.reason, r   # what was found, as the reason says
     assert predictor.predict(np.zeros(0, np.float32), 16000).label == 'uncertain'
 
 def test_low_confidence_is_uncertain_with_the_probability(trained):
