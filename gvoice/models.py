@@ -256,6 +256,7 @@ def _read_model_file(path:Path) -> tuple[dict, dict[str, bytes]]:
             meta = json.loads(zf.read(_META))
             files = {n: zf.read(n) for n in zf.namelist() if n != _META}
     except (zipfile.BadZipFile, EOFError) as e: raise ModelFileError(f"{path}: not a gvoice model file, or truncated ({e})") from None
+    except PermissionError as e: raise ModelFileError(f"{path}: cannot be read ({e.strerror})") from None  # the file is not at fault
     except (zlib.error, NotImplementedError, RuntimeError, OSError) as e:  # what zipfile raises for a damaged header or stream
         raise ModelFileError(f"{path}: corrupt model file ({type(e).__name__}: {e})") from None
     except json.JSONDecodeError as e: raise ModelFileError(f"{path}: unreadable metadata ({e})") from None
