@@ -229,15 +229,18 @@ def fit_calibration(lo:np.ndarray, # log-odds of P(female), one per clip
     from sklearn.isotonic import IsotonicRegression
     return IsotonicRegression(y_min=0, y_max=1, out_of_bounds='clip').fit(lo, _female(y), sample_weight=weights).predict
 
-def loco_calibration(scores:pd.DataFrame, # leave-one-corpus-out predictions: p_female, gender and fold columns
+def loco_calibration(scores:pd.DataFrame, # leave-one-corpus-out predictions: p_female, gender and fold columns (and condition, with `fit_on`)
                      method:str='temperature', # as in `fit_calibration`
+                     fit_on:list|None=None, # the conditions whose predictions the curves are fitted on (None: all); every prediction is recalibrated
                     ) -> tuple[object, pd.DataFrame]:
-    "A calibration curve fitted on all the leave-one-corpus-out log-odds, and the scores recalibrated fold by fold with curves fitted on the other folds."
-    lo, out, w = log_odds(scores.p_female), scores.copy(), balanced_weights(scores, 'fold')  # every fold, and each gender within it, counts once
+    "A calibration curve fitted on all the leave-one-corpus-out log-odds (of `fit_on`), and the scores recalibrated fold by fold with curves fitted on the other folds."
+    fit = scores if fit_on is None else scores[scores.condition.isin(fit_on)]
+    lo_fit, w = log_odds(fit.p_female), balanced_weights(fit, 'fold')  # every fold, and each gender within it, counts once
+    lo, out = log_odds(scores.p_female), scores.copy()
     for fold in scores.fold.unique():
-        this = (scores.fold == fold).to_numpy()
-        out.loc[this, 'p_female'] = fit_calibration(lo[~this], scores.gender[~this], w[~this], method)(lo[this])
-    return fit_calibration(lo, scores.gender, w, method), out
+        this, other = (scores.fold == fold).to_numpy(), (fit.fold != fold).to_numpy()
+        out.loc[this, 'p_female'] = fit_calibration(lo_fit[other], fit.gender[other], w[other], method)(lo[this])
+    return fit_calibration(lo_fit, fit.gender, w, method), out
 
 def choose_calibration(scores:pd.DataFrame, # leave-one-corpus-out predictions: p_female, gender and fold columns
                       ) -> tuple[PlattScaling|None, pd.DataFrame]:
