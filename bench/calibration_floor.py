@@ -7,11 +7,11 @@ seed, features and weights; about ten minutes on 2 cores when the features are c
 a fold), recalibrates its log-odds as the shipped model is (`gvoice.evaluate.choose_calibration`), and prints, per corpus
 as recorded, the clips, the ECE, and the ECE a *perfectly* calibrated model with the same probabilities would show
 (`gvoice.evaluate.chance_calibration_error`: labels drawn from its own P(female), `--draws` times; mean and 95th
-percentile). The mean over corpora of that chance level says how low the mean per-corpus ECE can go on corpora of these
-sizes. Then it asks which predictions the temperature should be fitted on: the shipped one is fitted on all four
+percentile), and its mean confidence beside its accuracy (which side of the diagonal a gap lies on). The mean over
+corpora of that chance level says how low the mean per-corpus ECE can go on corpora of these sizes. Then it asks which predictions the temperature should be fitted on: the shipped one is fitted on all four
 conditions of `gvoice.train.CONDITIONS` pooled (three of them made harsher by hand), the other only on the recordings as
 they are; it prints, per condition, the mean over corpora of the log loss and the ECE under each, and the ECE of all clips
-as recorded. `--scores` keeps the leave-one-corpus-out predictions in a CSV and reads them back on the next run. A
+as recorded, and the per-corpus table again for the second. `--scores` keeps the leave-one-corpus-out predictions in a CSV and reads them back on the next run. A
 measurement, not a test. Where ../shared/data is absent it says so and exits 0.
 """
 import argparse
@@ -35,13 +35,14 @@ def shipped_loco_scores(shared:Path, n_jobs:int) -> pd.DataFrame:
 
 
 def ece_table(scores:pd.DataFrame, draws:int, seed:int=0) -> pd.DataFrame:
-    "Per fold (as recorded): clips, ECE, and its chance level under perfect calibration (mean, 95th percentile); then the mean over folds."
+    "Per fold (as recorded): clips, ECE, its chance level under perfect calibration (mean, 95th percentile), and the mean confidence beside the accuracy (the side of a gap: below it, too modest); then the mean over folds."
     rows = {}
     for fold, d in scores[scores.condition == 'as recorded'].groupby('fold'):
-        p = d.p_female.to_numpy()
+        p, y = d.p_female.to_numpy(), d.gender.to_numpy()
         chance = chance_calibration_error(p, draws, seed)
-        rows[fold] = {'clips': len(d), 'ECE': calibration_error(d.gender.to_numpy(), p),
-                      'ECE by chance, mean': chance.mean(), 'ECE by chance, 95th percentile': np.percentile(chance, 95)}
+        rows[fold] = {'clips': len(d), 'ECE': calibration_error(y, p),
+                      'ECE by chance, mean': chance.mean(), 'ECE by chance, 95th percentile': np.percentile(chance, 95),
+                      'mean confidence': np.maximum(p, 1 - p).mean(), 'accuracy': ((p >= 0.5) == (y == 'female')).mean()}
     table = pd.DataFrame(rows).T
     table.loc['mean over corpora'] = table.mean()
     return table
@@ -83,6 +84,8 @@ def main(argv=None):
         print(table.round(3).to_string())
         print("\nWhich predictions the temperature is fitted on:\n")
         print(where_fitted_table(scores).round(3).to_string())
+        print("\nPer corpus as recorded, with the temperature fitted on the recordings as they are only:\n")
+        print(ece_table(loco_calibration(scores, fit_on=['as recorded'])[1], a.draws).drop(columns='clips').round(3).to_string())
     return 0
 
 
