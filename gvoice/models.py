@@ -274,7 +274,7 @@ def _read_model_file(path:Path) -> tuple[dict, dict[str, bytes]]:
 # %% ../nbs/07_models.ipynb #6821b8d8
 MODEL_HOMES = {'sklearn': 'gvoice.models', 'recalibrated': 'gvoice.models', 'gmm': 'gvoice.gmm', 'gmm_ubm': 'gvoice.gmm',
                'f0_floor': 'gvoice.classical', 'keras_dense': 'gvoice.dense', 'keras_cnn': 'gvoice.cnn',
-               'lite_patch_cnn': 'gvoice.lite'}  # every kind of model file gvoice reads -> the module defining it (tests/test_models.py checks it)
+               'lite_patch_cnn': 'gvoice.lite', 'lite_svm': 'gvoice.lite'}  # every kind of model file gvoice reads -> the module defining it (tests/test_models.py checks it)
 
 def model_class(kind:str, # the kind a model file names
                 path='<model file>', # the file, for messages

@@ -18,6 +18,7 @@ from .augment import Augment
 from .data import GENDERS, LOADERS, assert_speaker_disjoint, load_dataset, load_librispeech, load_manifest
 from .features import code_digest, extract
 from .evaluate import balanced_weights, choose_calibration, choose_threshold, loco_folds, loco_metrics, summarize
+from .lite import LiteSVM
 from .models import Recalibrated, VoiceModel, take_rows
 
 # %% auto #0
@@ -449,6 +450,7 @@ def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, 
     platt, scores = choose_calibration(scores)
     threshold = choose_threshold(scores)
     model = fit_family(family, speech[pool].reset_index(drop=True), 2, None, seed, features, n_jobs=n_jobs, progress=progress, balance=balance)
+    if family == 'svm': model = LiteSVM.from_sklearn(model)  # the same probabilities from numpy arrays: loading it imports neither scikit-learn nor skops (notebook 15)
     if platt is not None: model = Recalibrated(model, platt)
     calibration = ('a temperature fitted on the leave-one-corpus-out log-odds' if platt is not None else
                    "the model's own: a temperature fitted on the leave-one-corpus-out log-odds did not lower their log loss")

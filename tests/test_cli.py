@@ -47,11 +47,11 @@ def test_importing_the_predictor_does_not_import_the_course():
 
 
 def test_pretrained_prediction_never_imports_tensorflow_or_numba(tmp_path):
-    "Predicting a file with the shipped model imports no TensorFlow, no plotting, and no numba (librosa's kernels compile on first use, seconds on a fresh install)."
+    "Predicting a file with the shipped model imports no TensorFlow, no plotting, no scikit-learn or skops (a second, notebook 15), and no numba (librosa's kernels compile on first use, seconds on a fresh install)."
     y, _ = synthesize_utterance(sample_speakers(1, seed=5)[0], seed=2, duration=3.0)
     clip = save_audio(tmp_path / 'voice.wav', y, 16000)
     code = f"from gvoice.predict import GenderPredictor\nGenderPredictor.pretrained().predict_file({str(clip)!r})"
-    assert _imported_by(code, ('tensorflow', 'keras', 'matplotlib', 'gvoice.train', 'gvoice.synth', 'numba', 'librosa.core')) == []
+    assert _imported_by(code, ('tensorflow', 'keras', 'matplotlib', 'gvoice.train', 'gvoice.synth', 'numba', 'librosa.core', 'sklearn', 'skops')) == []
 
 
 def test_first_demo_compiles_nothing(tmp_path, monkeypatch):
