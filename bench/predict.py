@@ -3,8 +3,8 @@
     python bench/predict.py [--minutes 60]
 
 A benchmark, not a test: it prints figures and asserts nothing. Targets (issue 14), on 2 CPU cores:
-`GenderPredictor.pretrained()` in under 1 s (in a fresh process; its first prediction, which reads the speaker encoder, is timed
-too), a 3 s clip in under 30 ms after warm-up (gate, features
+`GenderPredictor.pretrained()` in under 1 s (in a fresh process; its first prediction, which imports the gate's filters and reads the speaker
+encoder, is timed too), a 3 s clip in under 30 ms after warm-up (gate, features
 and model), an hour of audio in under a minute. The speech is real where ../shared/data is present (the output says which),
 else synthetic.
 """
@@ -38,7 +38,7 @@ def speech_files() -> tuple[list, str]:
 
 def load_seconds(clip:Path, # a short recording for the first prediction
                  runs:int=3) -> tuple[float, float, float]:
-    "Median seconds, in fresh processes, to import gvoice.predict, to run GenderPredictor.pretrained(), and for its first prediction (on `clip`), which reads the speaker encoder and the voice detector."
+    "Median seconds, in fresh processes, to import gvoice.predict, to run GenderPredictor.pretrained(), and for its first prediction (on `clip`), which imports scipy.signal for the gate and reads the speaker encoder."
     times = np.array([[float(v) for v in subprocess.run([sys.executable, '-c', LOAD, str(clip)], capture_output=True, text=True, check=True,
                                                          env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}).stdout.split()] for _ in range(runs)])
     return tuple(np.median(times, axis=0))
@@ -77,7 +77,7 @@ def main():
         sf.write(clip, y, 16000)
         t_import, t_load, t_first = load_seconds(clip)
     print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 1 s); "
-          f"its first prediction, of a 3 s file, reading the encoder: {t_first:.2f} s")
+          f"its first prediction, of a 3 s file (importing scipy.signal for the gate, reading the encoder): {t_first:.2f} s")
     print(f"a 3 s clip: {median_ms(lambda: predictor.predict(y, 16000)):.1f} ms per prediction (gate, features, model; target < 30 ms)")
     print("  of which: " + ", ".join(f"{name} {median_ms(lambda: fn(y, 16000)):.1f} ms" for name, fn in parts(predictor.model)))
     with tempfile.TemporaryDirectory() as d:
