@@ -99,11 +99,26 @@ def _mean_patch_logits(ops:list, # the network (`numpy_ops`)
     return np.bincount(owner, z, minlength=len(cut)) / np.maximum(np.bincount(owner, minlength=len(cut)), 1)
 
 # %% ../nbs/15_lite.ipynb #8e05b787
+def _npz_bytes(arrays:dict, # name -> array
+               ) -> bytes:
+    "Named arrays as the bytes of one `.npz`: how a lite model's file stores its numbers."
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+def _read_npz(data:bytes, # an `.npz` from a model file
+              names:tuple|None, # the arrays to read (None: every one)
+              what:str, # what they are, for the message
+              meta:dict, # the file's metadata (its `path` names it)
+             ) -> dict:
+    "The arrays of an `.npz`, read without pickle (data, never code); a ModelFileError naming the file when they cannot be."
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z: return {k: z[k] for k in (z.files if names is None else names)}
+    except (KeyError, ValueError, OSError) as e: raise ModelFileError(f"{meta.get('path', 'model file')}: unreadable {what} ({e})") from None
+
 def _ops_npz(ops:list) -> bytes:
     "The arrays of the operations `ops` as one `.npz`, each named `<operation number>/<array name>`."
-    buf = io.BytesIO()
-    np.savez(buf, **{f'{i}/{k}': v for i, (_, p) in enumerate(ops) for k, v in p.items()})
-    return buf.getvalue()
+    return _npz_bytes({f'{i}/{k}': v for i, (_, p) in enumerate(ops) for k, v in p.items()})
 
 def _lite_params(model) -> dict:
     "What a LitePatchCNN's file keeps in its metadata: the operations' names, patch size and hop, calibration."
@@ -115,9 +130,7 @@ def _lite_from_payload(cls:type, # LitePatchCNN
                       ):
     "A LitePatchCNN from its model file: arrays read without pickle, operations checked against those `run_ops` knows."
     params = meta['params']
-    try:
-        with np.load(io.BytesIO(files['ops.npz']), allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
-    except (KeyError, ValueError, OSError) as e: raise ModelFileError(f"{meta.get('path', 'model file')}: unreadable network weights ({e})") from None
+    arrays = _read_npz(files['ops.npz'], None, 'network weights', meta)
     ops = [(name, {k.split('/', 1)[1]: v for k, v in arrays.items() if k.split('/', 1)[0] == str(i)}) for i, name in enumerate(params['ops'])]
     if any(name not in _RUN for name, _ in ops): raise ModelFileError(f"{meta.get('path', 'model file')}: unknown operations {sorted({n for n, _ in ops} - set(_RUN))}")
     return cls(meta['features'], ops, params['size'], params['hop'], PlattScaling.from_dict(params['calibration']))
@@ -237,16 +250,11 @@ class LiteSVM(VoiceModel):
 
     def _params(self): return {**self.numbers_, 'feature_names': self.feature_names_, 'best_params': self.best_params}
 
-    def _payload(self):
-        buf = io.BytesIO()
-        np.savez(buf, **self.arrays_)
-        return {'svm.npz': buf.getvalue()}
+    def _payload(self): return {'svm.npz': _npz_bytes(self.arrays_)}
 
     @classmethod
     def _from_payload(cls, files, meta):
-        data, params = files['svm.npz'], meta['params']
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z: arrays = {k: z[k] for k in SVM_ARRAYS}
-        except (KeyError, ValueError, OSError) as e: raise ModelFileError(f"{meta.get('path', 'model file')}: unreadable SVM arrays ({e})") from None
+        params = meta['params']
+        arrays = _read_npz(files['svm.npz'], SVM_ARRAYS, 'SVM arrays', meta)
         numbers = {k: params[k] for k in ('intercept', 'gamma', 'platt', 'classes')}
         return cls(meta['features'], arrays, numbers, params.get('feature_names'), params.get('best_params'))
