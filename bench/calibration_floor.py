@@ -8,11 +8,13 @@ a fold), recalibrates its log-odds as the shipped model is (`gvoice.evaluate.cho
 as recorded, the clips, the ECE, and the ECE a *perfectly* calibrated model with the same probabilities would show
 (`gvoice.evaluate.chance_calibration_error`: labels drawn from its own P(female), `--draws` times; mean and 95th
 percentile), and its mean confidence beside its accuracy (which side of the diagonal a gap lies on). The mean over
-corpora of that chance level says how low the mean per-corpus ECE can go on corpora of these sizes. Then it asks which predictions the temperature should be fitted on: the shipped one is fitted on all four
-conditions of `gvoice.train.CONDITIONS` pooled (three of them made harsher by hand), the other only on the recordings as
-they are; it prints, per condition, the mean over corpora of the log loss and the ECE under each, and the ECE of all clips
-as recorded, and the per-corpus table again for the second. `--scores` keeps the leave-one-corpus-out predictions in a CSV and reads them back on the next run. A
-measurement, not a test. Where ../shared/data is absent it says so and exits 0.
+corpora of that chance level says how low the mean per-corpus ECE can go on corpora of these sizes.
+
+Then it asks which predictions the temperature should be fitted on: the shipped one is fitted on all four conditions of
+`gvoice.train.CONDITIONS` pooled (three of them made harsher by hand), the other only on the recordings as they are. It
+prints, per condition, the mean over corpora of the log loss and the ECE under each, and the ECE of all clips, and then
+the per-corpus table again for the second. `--scores` keeps the leave-one-corpus-out predictions in a CSV and reads them
+back on the next run. A measurement, not a test. Where ../shared/data is absent it says so and exits 0.
 """
 import argparse
 import sys
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gvoice.data import shared_data_dir
-from gvoice.evaluate import calibration_error, chance_calibration_error, choose_calibration, fold_scores, loco_calibration
+from gvoice.evaluate import calibration_error, chance_calibration_error, choose_calibration, loco_calibration, summarize
 from gvoice.train import (PRETRAINED_BALANCE, PRETRAINED_FAMILY, PRETRAINED_FEATURES, SHARED_CORPORA, load_corpora, loco_pool,
                           loco_scores, shared_corpus_specs)
 
@@ -50,16 +52,13 @@ def ece_table(scores:pd.DataFrame, draws:int, seed:int=0) -> pd.DataFrame:
 
 def where_fitted_table(scores:pd.DataFrame) -> pd.DataFrame:
     "For a temperature fitted on every condition (shipped) and on the recordings as they are only: its slope, and per condition the mean over corpora of log loss and ECE, and the ECE of all clips pooled."
-    rows = {}
+    tables = {}
     for name, conditions in (('every condition (shipped)', None), ('as recorded only', ['as recorded'])):
         platt, calibrated = loco_calibration(scores, fit_on=conditions)
-        for condition, d in calibrated.groupby('condition', sort=False):
-            per_fold = [(fold_scores(f.gender, f.p_female.to_numpy())['log_loss'], calibration_error(f.gender.to_numpy(), f.p_female.to_numpy()))
-                        for _, f in d.groupby('fold')]
-            rows[(name, condition)] = {'slope a': platt.a_, 'log loss, mean over corpora': np.mean([l for l, _ in per_fold]),
-                                       'ECE, mean over corpora': np.mean([e for _, e in per_fold]),
-                                       'ECE, all clips': calibration_error(d.gender.to_numpy(), d.p_female.to_numpy())}
-    return pd.DataFrame(rows).T
+        per_fold = summarize(calibrated, ['condition', 'fold']).astype(float).groupby(level='condition', sort=False).mean()
+        tables[name] = pd.DataFrame({'slope a': platt.a_, 'log loss, mean over corpora': per_fold.log_loss, 'ECE, mean over corpora': per_fold.ece,
+                                     'ECE, all clips': summarize(calibrated, 'condition').ece.astype(float)})
+    return pd.concat(tables).rename_axis([None, None])
 
 
 def main(argv=None):
