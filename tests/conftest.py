@@ -1,5 +1,6 @@
-"""Fixtures shared by the tests: the virtual microphone (tests/test_mic.py, tests/test_live.py), espeak-ng speech, and the check
-that a changed weights file shipped in the package is refused (tests/test_encoder.py, tests/test_vad.py).
+"""Fixtures shared by the tests: the virtual microphone (tests/test_mic.py, tests/test_live.py), espeak-ng speech, the check
+that a changed weights file shipped in the package is refused (tests/test_encoder.py, tests/test_vad.py), and which modules a
+fresh Python imports (tests/test_cli.py, tests/test_pretrained.py).
 
 A private PulseAudio daemon gives a virtual microphone (the monitor of a null sink) into which espeak-ng speaks; the
 tests that need it skip where PulseAudio, espeak-ng or PortAudio are missing (`.ci/run` installs them when it runs as
@@ -129,3 +130,14 @@ def refuses_changed_weights(tmp_path, monkeypatch):
             with pytest.raises(ValueError, match=match): load()
         finally: shipped_loader.cache_clear()
     return check
+
+
+@pytest.fixture
+def imported_by():
+    "A probe: which of `modules` a fresh Python has imported after running `code` (which must succeed)."
+    def probe(code:str, modules:tuple) -> list:
+        done = subprocess.run([sys.executable, '-c', f"import sys\n{code}\nprint(' '.join(m for m in {tuple(modules)!r} if m in sys.modules))"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+    return probe

@@ -15,19 +15,11 @@ COMMANDS = ('corpus', 'predict', 'record', 'train', 'evaluate', 'demo')
 HEAVY = ('tensorflow', 'keras', 'numba', 'librosa', 'pandas', 'sklearn', 'matplotlib', 'scipy.signal', 'gvoice.train', 'gvoice.synth')
 
 
-def _imported_by(code: str, modules=HEAVY) -> list:
-    "Which of `modules` a fresh Python has imported after running `code`."
-    probe = f"import sys\n{code}\nprint(' '.join(m for m in {tuple(modules)!r} if m in sys.modules))"
-    done = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()
-
-
 @pytest.mark.parametrize('argv', [['--help'], *[[c, '--help'] for c in COMMANDS]])
-def test_help_imports_nothing_heavy(argv):
+def test_help_imports_nothing_heavy(argv, imported_by):
     "`gvoice --help` and each `gvoice COMMAND --help` import only the standard library and gvoice.cli: no pandas, no TensorFlow."
     code = f"import contextlib, io\nfrom gvoice.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n  try: main({argv!r})\n  except SystemExit: pass"
-    assert _imported_by(code) == []
+    assert imported_by(code, HEAVY) == []
 
 
 def test_each_command_says_what_it_does():
@@ -41,24 +33,24 @@ def test_each_command_says_what_it_does():
     assert 'JSON Lines' in subprocess.run([exe, 'predict', '--help'], capture_output=True, text=True).stdout
 
 
-def test_importing_the_predictor_does_not_import_the_course():
+def test_importing_the_predictor_does_not_import_the_course(imported_by):
     "Another project's `import gvoice.predict` brings no TensorFlow, no plotting, and not scipy.signal (0.4 s) until the gate filters."
-    assert _imported_by('import gvoice.predict', ('tensorflow', 'keras', 'matplotlib', 'scipy.signal', 'gvoice.train')) == []
+    assert imported_by('import gvoice.predict', ('tensorflow', 'keras', 'matplotlib', 'scipy.signal', 'gvoice.train')) == []
 
 
-def test_pretrained_prediction_never_imports_tensorflow_or_numba(tmp_path):
+def test_pretrained_prediction_never_imports_tensorflow_or_numba(tmp_path, imported_by):
     "Predicting a file with the shipped model imports no TensorFlow, no plotting, no scikit-learn or skops (a second, notebook 15), and no numba (librosa's kernels compile on first use, seconds on a fresh install)."
     y, _ = synthesize_utterance(sample_speakers(1, seed=5)[0], seed=2, duration=3.0)
     clip = save_audio(tmp_path / 'voice.wav', y, 16000)
     code = f"from gvoice.predict import GenderPredictor\nGenderPredictor.pretrained().predict_file({str(clip)!r})"
-    assert _imported_by(code, ('tensorflow', 'keras', 'matplotlib', 'gvoice.train', 'gvoice.synth', 'numba', 'librosa.core', 'sklearn', 'skops')) == []
+    assert imported_by(code, ('tensorflow', 'keras', 'matplotlib', 'gvoice.train', 'gvoice.synth', 'numba', 'librosa.core', 'sklearn', 'skops')) == []
 
 
-def test_first_demo_compiles_nothing(tmp_path, monkeypatch):
+def test_first_demo_compiles_nothing(tmp_path, monkeypatch, imported_by):
     "The first `gvoice demo` on a fresh install is as quick as the next: with no features cached, it never imports numba (librosa's kernels compile on first use, half a minute)."
     monkeypatch.setenv('GVOICE_CACHE', str(tmp_path / 'cache'))   # nothing cached: every feature computed, as on a fresh install
     code = f"import contextlib, io\nfrom gvoice.cli import main\nwith contextlib.redirect_stdout(io.StringIO()): assert main(['demo', {str(tmp_path / 'demo')!r}, '--speakers', '16']) == 0"
-    assert _imported_by(code, ('numba', 'tensorflow', 'keras')) == []
+    assert imported_by(code, ('numba', 'tensorflow', 'keras')) == []
 
 
 def test_record_list_devices_without_a_microphone_exits_2(monkeypatch, capsys):
