@@ -236,32 +236,30 @@ def lstm_layer(x:np.ndarray, # (batch, time, inputs)
 
 # %% ../nbs/17_transfer.ipynb #cb89607c
 def _fast_layer_weights(w_ih, w_hh, b_ih, b_hh) -> tuple:
-    "A PyTorch LSTM layer's weights for `_run_layer`: transposed, gates reordered (i, f, o, g), sigmoid gates' rows halved."
+    "A PyTorch LSTM layer's weights for `_run_layer`: gates reordered (i, f, o, g), sigmoid gates' rows halved, input weights transposed."
     hidden = w_hh.shape[1]
     order = np.r_[0:2*hidden, 3*hidden:4*hidden, 2*hidden:3*hidden]
     scale = np.r_[np.full(3 * hidden, 0.5), np.ones(hidden)][:, None]  # σ(z) = (tanh(z/2) + 1) / 2
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
-    return f32((w_ih[order] * scale).T), f32((w_hh[order] * scale).T), f32((b_ih + b_hh)[order] * scale[:, 0])
-
-_ROWWISE_BELOW = 8  # fewer windows than this: per-window matrix-vector products (see the timing below)
+    return f32((w_ih[order] * scale).T), f32(w_hh[order] * scale), f32((b_ih + b_hh)[order] * scale[:, 0])
 
 def _run_layer(x:np.ndarray, w_in:np.ndarray, w_hh:np.ndarray, b:np.ndarray) -> np.ndarray:
     "An LSTM layer on time-major `x` (time, batch, inputs) with `_fast_layer_weights`: the hidden states (time, batch, H)."
     t, n, _ = x.shape
-    hidden = w_hh.shape[0]
+    hidden = w_hh.shape[1]
     z_in = (x.reshape(t * n, -1) @ w_in + b).reshape(t, n, -1)  # 2-D: one matrix product, not one per time step
-    h, c = np.zeros((n, hidden), np.float32), np.zeros((n, hidden), np.float32)
-    z, out = np.empty((n, 4 * hidden), np.float32), np.empty((t, n, hidden), np.float32)
-    by_row = n < _ROWWISE_BELOW
+    h = np.zeros((t + 1, hidden, n), np.float32)  # h[k + 1]: the state after step k, one column per window
+    c, tmp, z = np.zeros((hidden, n), np.float32), np.empty((hidden, n), np.float32), np.empty((4 * hidden, n), np.float32)
+    s, i, f, o, g = z[:3 * hidden], z[:hidden], z[hidden:2 * hidden], z[2 * hidden:3 * hidden], z[3 * hidden:]
     for k in range(t):
-        if by_row: np.matmul(h[:, None], w_hh, out=z[:, None])  # one matrix-vector product per window
-        else: np.matmul(h, w_hh, out=z)
-        z += z_in[k]
+        np.matmul(w_hh, h[k], out=z)  # weights on the left: one pass over them serves every window
+        z += z_in[k].T
         np.tanh(z, out=z)
-        s = z[:, :3 * hidden] * 0.5 + 0.5  # i, f, o
-        c = s[:, hidden:2 * hidden] * c + s[:, :hidden] * z[:, 3 * hidden:]
-        h = out[k] = s[:, 2 * hidden:] * np.tanh(c)
-    return out
+        s *= 0.5; s += 0.5  # i, f, o
+        c *= f; np.multiply(i, g, out=tmp); c += tmp
+        np.tanh(c, out=tmp)
+        np.multiply(o, tmp, out=h[k + 1])
+    return h[1:].transpose(0, 2, 1)
 
 # %% ../nbs/17_transfer.ipynb #3b581c0b
 class SpeakerEncoder:
