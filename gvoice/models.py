@@ -248,7 +248,7 @@ _META_FIELDS = {'format': int, 'kind': str, 'features': str, 'sr': int, 'gvoice_
 
 def _read_model_file(path:Path) -> tuple[dict, dict[str, bytes]]:
     "Metadata and payload files of a model file, checked for completeness and integrity."
-    if not path.is_file(): raise ModelFileError(f"{path}: model file not found")
+    if not path.is_file(): raise ModelFileError(f"{path}: " + ("a folder, not a model file" if path.is_dir() else "model file not found"))
     try:
         with zipfile.ZipFile(path) as zf:
             if _META not in zf.namelist(): raise ModelFileError(f"{path}: not a gvoice model file (no {_META} inside)")

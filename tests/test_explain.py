@@ -1,16 +1,13 @@
 """gvoice.explain: what needs no notebook kernel to check."""
-import subprocess
-import sys
 
 import numpy as np
 
 from gvoice.explain import band_edges, band_stop, occlusion_map
 
 
-def test_importing_explain_loads_no_deep_learning_framework():
+def test_importing_explain_loads_no_deep_learning_framework(imported_by):
     "Grad-CAM imports TensorFlow when it is called; the audio and occlusion tools, used on numpy models, never do."
-    probe = "import sys, gvoice.explain; print([m for m in ('tensorflow', 'keras', 'torch') if m in sys.modules])"
-    assert subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, check=True).stdout.strip() == '[]'
+    assert imported_by('import gvoice.explain', ('tensorflow', 'keras', 'torch')) == []
 
 
 def test_band_stop_copies_add_up_to_the_signal():
