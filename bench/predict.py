@@ -22,7 +22,7 @@ import soundfile as sf
 from gvoice.audio import load_audio
 from gvoice.data import load_librispeech, shared_data_dir
 from gvoice.synth import make_corpus
-from timing import median_ms
+from timing import median_ms, timings_ms
 
 LOAD = ("import sys, time; t0 = time.perf_counter(); from gvoice.predict import GenderPredictor; t1 = time.perf_counter(); "
         "p = GenderPredictor.pretrained(); t2 = time.perf_counter(); p.predict_file(sys.argv[1]); t3 = time.perf_counter(); print(t1 - t0, t2 - t1, t3 - t2)")
@@ -78,7 +78,8 @@ def main():
         t_import, t_load, t_first = load_seconds(clip)
     print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 1 s); "
           f"its first prediction, of a 3 s file (importing scipy.signal for the gate, reading the encoder): {t_first:.2f} s")
-    print(f"a 3 s clip: {median_ms(lambda: predictor.predict(y, 16000)):.1f} ms per prediction (gate, features, model; target < 30 ms)")
+    times = timings_ms(lambda: predictor.predict(y, 16000))
+    print(f"a 3 s clip: {np.median(times):.1f} ms per prediction (median of {len(times)}; fastest {times.min():.1f} ms; gate, features, model; target < 30 ms)")
     print("  of which: " + ", ".join(f"{name} {median_ms(lambda: fn(y, 16000)):.1f} ms" for name, fn in parts(predictor.model)))
     with tempfile.TemporaryDirectory() as d:
         path = long_file(files, args.minutes, Path(d))
