@@ -277,8 +277,7 @@ class SpeakerEncoder:
             ) -> SpeakerEncoder:
         "The encoder stored in `path`, read as data only (`allow_pickle=False`)."
         if path is None: return _shipped_encoder()
-        with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
-        return cls(arrays, json.loads(arrays.pop('meta').tobytes()))
+        return cls(*_read_weights(path))
 
     def embed_frames(self, mels:np.ndarray, # (windows, frames, 40) mel power frames
                     ) -> np.ndarray:
@@ -308,12 +307,24 @@ class SpeakerEncoder:
 # %% ../nbs/17_transfer.ipynb #e2fdaf58
 GE2E_SHA256 = 'bcd0121290de83c8ec6856b87a769170055ef01a04366437041b331c273d41e8'  # of the shipped file: a changed file is refused (and, named in this code, it changes every cached embedding's key)
 
+def _read_weights(path) -> tuple[dict, dict]:
+    "The arrays of a weights file written by `_write_npz`, and their provenance (the JSON in 'meta'), read as data only (`allow_pickle=False`)."
+    with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+    return arrays, json.loads(arrays.pop('meta').tobytes())
+
+def _verified(path:Path, # a weights file shipped inside the package
+              sha256:str, # the SHA-256 it was shipped with
+              what:str, # what it holds, for the message
+             ) -> Path:
+    "`path`, once its SHA-256 shows it is the file that was shipped; else a ValueError that says to reinstall."
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256: raise ValueError(f"{path}: SHA-256 {digest[:12]}… is not the shipped {what}'s ({sha256[:12]}…); reinstall gvoice")
+    return path
+
 @lru_cache(maxsize=1)
 def _shipped_encoder() -> SpeakerEncoder:
     "The encoder shipped with gvoice, loaded once per process, after checking that the file is the one shipped."
-    digest = hashlib.sha256(GE2E_FILE.read_bytes()).hexdigest()
-    if digest != GE2E_SHA256: raise ValueError(f"{GE2E_FILE}: SHA-256 {digest[:12]}… is not the shipped encoder's ({GE2E_SHA256[:12]}…); reinstall gvoice")
-    return SpeakerEncoder.load(GE2E_FILE)
+    return SpeakerEncoder.load(_verified(GE2E_FILE, GE2E_SHA256, 'encoder'))
 
 # %% ../nbs/17_transfer.ipynb #6b9a40e3
 def speaker_embedding(y:np.ndarray, # mono samples

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import check_mono, resample
-from .encoder import _fast_layer_weights, _run_layer, _write_npz
+from .encoder import _fast_layer_weights, _read_weights, _run_layer, _verified, _write_npz
 
 # %% auto #0
 __all__ = ['VAD_SR', 'CHUNK', 'CONTEXT', 'N_FFT', 'STFT_HOP', 'VAD_FILE', 'SILERO_NOTICE', 'VAD_SHA256', 'VAD_THRESHOLD',
@@ -95,8 +95,7 @@ class SileroVAD:
             ) -> SileroVAD:
         "The detector stored in `path`, read as data only (`allow_pickle=False`)."
         if path is None: return _shipped_vad()
-        with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
-        return cls(arrays, json.loads(arrays.pop('meta').tobytes()))
+        return cls(*_read_weights(path))
 
     def chunk_probabilities(self, y:np.ndarray, # mono samples at 16 kHz
                            ) -> np.ndarray:
@@ -118,9 +117,7 @@ class SileroVAD:
 @lru_cache(maxsize=1)
 def _shipped_vad() -> SileroVAD:
     "The detector shipped with gvoice, loaded once per process, after checking that the file is the one shipped."
-    digest = hashlib.sha256(VAD_FILE.read_bytes()).hexdigest()
-    if digest != VAD_SHA256: raise ValueError(f"{VAD_FILE}: SHA-256 {digest[:12]}… is not the shipped detector's ({VAD_SHA256[:12]}…); reinstall gvoice")
-    return SileroVAD.load(VAD_FILE)
+    return SileroVAD.load(_verified(VAD_FILE, VAD_SHA256, 'detector'))
 
 # %% ../nbs/12a_vad.ipynb #2bec24cb
 VAD_THRESHOLD = 0.5  # Silero's own default: a chunk at or above this probability is speech
