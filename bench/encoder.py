@@ -67,9 +67,8 @@ def onnx_lstm(weights:dict):
 
 def compare_with_onnxruntime(runs:int):
     "Print the three LSTM layers' time on 3 windows, numpy against onnxruntime, and how far apart their outputs are."
-    from gvoice.encoder import GE2E_FILE, SpeakerEncoder, _run_layer
-    with np.load(GE2E_FILE, allow_pickle=False) as z: weights = {k: z[k] for k in z.files}
-    try: session = onnx_lstm(weights)
+    from gvoice.encoder import GE2E_FILE, SpeakerEncoder, _read_weights, _run_layer
+    try: session = onnx_lstm(_read_weights(GE2E_FILE)[0])
     except ImportError as e: return print(f"not compared with onnxruntime ({e.name} is not installed: pip install onnx onnxruntime)")
     layers = SpeakerEncoder.load().layers
     x = np.random.default_rng(0).normal(0, 1, (160, 3, 40)).astype(np.float32) ** 2  # 3 windows of positive "mel energies", time-major
