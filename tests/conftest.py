@@ -1,6 +1,6 @@
 """Fixtures shared by the tests: the virtual microphone (tests/test_mic.py, tests/test_live.py), espeak-ng speech, the check
 that a changed weights file shipped in the package is refused (tests/test_encoder.py, tests/test_vad.py), and which modules a
-fresh Python imports (tests/test_cli.py, tests/test_pretrained.py).
+fresh Python imports (tests/test_cli.py, tests/test_encoder.py, tests/test_explain.py, tests/test_pretrained.py).
 
 A private PulseAudio daemon gives a virtual microphone (the monitor of a null sink) into which espeak-ng speaks; the
 tests that need it skip where PulseAudio, espeak-ng or PortAudio are missing (`.ci/run` installs them when it runs as
