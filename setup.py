@@ -16,7 +16,8 @@ statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Produ
 py_versions = '3.10 3.11 3.12'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))  # the core: GenderPredictor, `gvoice predict` and `gvoice demo`
-course_requirements = shlex.split(cfg.get('course_requirements', ''))  # notebooks, training, networks, recording
+fast_requirements = shlex.split(cfg.get('fast_requirements', ''))  # the speaker encoder's LSTM compiled
+course_requirements = fast_requirements + shlex.split(cfg.get('course_requirements', ''))  # notebooks, training, networks, recording
 dev_requirements = course_requirements + shlex.split(cfg.get('dev_requirements', ''))
 lic = licenses.get(cfg['license'].lower(), cfg['license'])
 min_python = cfg['min_python']
@@ -36,7 +37,7 @@ setuptools.setup(
                             # named gvoice beside where Python starts cannot shadow the package (tests/test_install.py)
     package_data={'gvoice.pretrained': ['*.gvm', '*.npz']},
     install_requires=requirements,
-    extras_require={'course': course_requirements, 'dev': dev_requirements},
+    extras_require={'fast': fast_requirements, 'course': course_requirements, 'dev': dev_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

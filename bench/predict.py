@@ -5,10 +5,12 @@
 A benchmark, not a test: it prints figures and asserts nothing. Targets (issue 14), on 2 CPU cores:
 `GenderPredictor.pretrained()` in under 1 s (in a fresh process; its first prediction, which imports the gate's filters and reads the speaker
 encoder, is timed too), a 3 s clip in under 30 ms after warm-up (gate, features
-and model), an hour of audio in under a minute. The speech is real where ../shared/data is present (the output says which),
-else synthetic.
+and model), an hour of audio in under a minute. The 3 s clip is timed with each LSTM backend of the speaker encoder that is installed
+(numpy always, onnxruntime with `pip install "gvoice[fast]"`; notebook 17), taking turns; the rest runs with the default ('auto').
+The speech is real where ../shared/data is present (the output says which), else synthetic.
 """
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import soundfile as sf
 
 from gvoice.audio import load_audio
 from gvoice.data import load_librispeech, shared_data_dir
+from gvoice.encoder import LSTM_BACKENDS, SpeakerEncoder
 from gvoice.synth import make_corpus
 from timing import median_ms, timings_ms
 
@@ -38,7 +41,7 @@ def speech_files() -> tuple[list, str]:
 
 def load_seconds(clip:Path, # a short recording for the first prediction
                  runs:int=3) -> tuple[float, float, float]:
-    "Median seconds, in fresh processes, to import gvoice.predict, to run GenderPredictor.pretrained(), and for its first prediction (on `clip`), which imports scipy.signal for the gate and reads the speaker encoder."
+    "Median seconds, in fresh processes, to import gvoice.predict, to run GenderPredictor.pretrained(), and for its first prediction (on `clip`), which imports scipy.signal for the gate, reads the speaker encoder and prepares its LSTM (with onnxruntime: writes the ONNX model, opens a session)."
     times = np.array([[float(v) for v in subprocess.run([sys.executable, '-c', LOAD, str(clip)], capture_output=True, text=True, check=True,
                                                          env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}).stdout.split()] for _ in range(runs)])
     return tuple(np.median(times, axis=0))
@@ -63,6 +66,17 @@ def parts(model) -> list:
     return [('speech_gate', speech_gate)] + [(f.__name__, f) for name in (recipe.of or (recipe.name,)) for f in get_recipe(name).parts]
 
 
+def clip_ms(predictor, y:np.ndarray, backends:list, rounds:int=5, runs:int=10) -> dict:
+    "Milliseconds of each `predictor.predict(y, 16000)` with each LSTM backend, `runs` calls per backend in each of `rounds` turns (so that a busy moment hits all)."
+    times = {b: [] for b in backends}
+    for _ in range(rounds):
+        for b in backends:
+            os.environ['GVOICE_LSTM'] = b
+            times[b].extend(timings_ms(lambda: predictor.predict(y, 16000), runs, warmup=3))
+    del os.environ['GVOICE_LSTM']
+    return {b: np.array(t) for b, t in times.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--minutes', type=float, default=60.0, help='length of the long file (default 60)')
@@ -70,17 +84,21 @@ def main():
     from gvoice.predict import GenderPredictor
     predictor = GenderPredictor.pretrained()
     files, name = speech_files()
-    print(f"{os.cpu_count()} CPU cores; model: {predictor.model!r}; speech: {name}")
+    print(f"{os.cpu_count()} CPU cores; model: {predictor.model!r}; encoder: {SpeakerEncoder.load()!r} by default; speech: {name}")
     y = load_audio(files[0], sr=16000)[:3 * 16000]
     with tempfile.TemporaryDirectory() as d:
         clip = Path(d) / 'clip.wav'
         sf.write(clip, y, 16000)
         t_import, t_load, t_first = load_seconds(clip)
     print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 1 s); "
-          f"its first prediction, of a 3 s file (importing scipy.signal for the gate, reading the encoder): {t_first:.2f} s")
-    times = timings_ms(lambda: predictor.predict(y, 16000))
-    print(f"a 3 s clip: {np.median(times):.1f} ms per prediction (median of {len(times)}; fastest {times.min():.1f} ms; gate, features, model; target < 30 ms)")
-    print("  of which: " + ", ".join(f"{name} {median_ms(lambda: fn(y, 16000)):.1f} ms" for name, fn in parts(predictor.model)))
+          f"its first prediction, of a 3 s file (importing scipy.signal for the gate, reading the encoder, preparing its LSTM): {t_first:.2f} s")
+    backends = [b for b in LSTM_BACKENDS if b == 'numpy' or importlib.util.find_spec(b) is not None]
+    for backend, times in clip_ms(predictor, y, backends).items():
+        os.environ['GVOICE_LSTM'] = backend
+        print(f"a 3 s clip, the encoder's LSTM on {backend}: {np.median(times):.1f} ms per prediction (median of {len(times)}; fastest {times.min():.1f} ms; "
+              f"gate, features, model; target < 30 ms)")
+        print("  of which: " + ", ".join(f"{name} {median_ms(lambda: fn(y, 16000)):.1f} ms" for name, fn in parts(predictor.model)))
+    del os.environ['GVOICE_LSTM']
     with tempfile.TemporaryDirectory() as d:
         path = long_file(files, args.minutes, Path(d))
         t0 = time.perf_counter(); r = predictor.predict_file(path); el = time.perf_counter() - t0

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import importlib.util
 import io
 import json
+import os
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -21,9 +23,10 @@ import numpy as np
 from .audio import check_mono, resample
 
 # %% auto #0
-__all__ = ['SAMPLING_RATE', 'N_FFT', 'HOP_LENGTH', 'N_MELS', 'PARTIAL_FRAMES', 'GE2E_FILE', 'RESEMBLYZER_NOTICE', 'GE2E_SHA256',
-           'read_torch_weights', 'convert_resemblyzer', 'hann_window', 'power_spectrogram', 'melspectrogram',
-           'normalize_volume', 'partial_slices', 'lstm_layer', 'SpeakerEncoder', 'speaker_embedding']
+__all__ = ['SAMPLING_RATE', 'N_FFT', 'HOP_LENGTH', 'N_MELS', 'PARTIAL_FRAMES', 'GE2E_FILE', 'RESEMBLYZER_NOTICE', 'LSTM_BACKENDS',
+           'GE2E_SHA256', 'read_torch_weights', 'convert_resemblyzer', 'hann_window', 'power_spectrogram',
+           'melspectrogram', 'normalize_volume', 'partial_slices', 'lstm_layer', 'onnx_lstm_model', 'lstm_backend',
+           'SpeakerEncoder', 'speaker_embedding']
 
 # %% ../nbs/17_transfer.ipynb #297b8e11
 _STORAGE_DTYPES = {'FloatStorage': np.float32, 'DoubleStorage': np.float64, 'HalfStorage': np.float16,
@@ -261,30 +264,122 @@ def _run_layer(x:np.ndarray, w_in:np.ndarray, w_hh:np.ndarray, b:np.ndarray) -> 
         np.multiply(o, tmp, out=h[k + 1])
     return h[1:].transpose(0, 2, 1)
 
+# %% ../nbs/17_transfer.ipynb #62a8fec4
+def _varint(n:int) -> bytes:
+    "A non-negative integer in protobuf's base-128 varint encoding: 7 bits per byte, low bits first, the top bit set on all but the last."
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0)); n >>= 7
+        if not n: return bytes(out)
+
+def _field(number:int, # the field's number in its message
+           value, # an int (sent as a varint), or a str or bytes, e.g. an encoded message (sent with its length)
+          ) -> bytes:
+    "One protobuf field: its key (number and wire type), then its value."
+    if isinstance(value, int): return _varint(number << 3) + _varint(value)
+    value = value.encode() if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+def _fields(number:int, values) -> bytes:
+    "A repeated field: one `_field` per value."
+    return b''.join(_field(number, v) for v in values)
+
+# %% ../nbs/17_transfer.ipynb #055d8531
+def _onnx_gates(a:np.ndarray, hidden:int) -> np.ndarray:
+    "PyTorch's gate blocks (i, f, g, o) along the first axis of `a`, in ONNX's order (i, o, f, c)."
+    return np.concatenate([a[:hidden], a[3 * hidden:], a[hidden:2 * hidden], a[2 * hidden:3 * hidden]])
+
+def _onnx_tensor(name:str, a:np.ndarray) -> bytes:
+    "A float32 TensorProto: dims (1), data type FLOAT (2 = 1), name (8), little-endian raw data (9)."
+    return _fields(1, a.shape) + _field(2, 1) + _field(8, name) + _field(9, np.ascontiguousarray(a, '<f4').tobytes())
+
+def _onnx_value_info(name:str, dims:list) -> bytes:
+    "A ValueInfoProto of a float32 tensor: name (1), type (2) > tensor type (1) > element type (1) and shape (2) > one dim (1) each, a size (1) or a name (2)."
+    shape = _fields(1, [_field(2 if isinstance(d, str) else 1, d) for d in dims])
+    return _field(1, name) + _field(2, _field(1, _field(1, 1) + _field(2, shape)))
+
+def _onnx_node(op:str, inputs:list, outputs:list, **attrs) -> bytes:
+    "A NodeProto: inputs (1), outputs (2), operator (4), attributes (5): name (1), an int (3, type 20 = INT 2) or ints (8, type INTS 7)."
+    attrs = [_field(1, k) + (_field(3, v) + _field(20, 2) if isinstance(v, int) else _fields(8, v) + _field(20, 7)) for k, v in attrs.items()]
+    return _fields(1, inputs) + _fields(2, outputs) + _field(4, op) + _fields(5, attrs)
+
+def onnx_lstm_model(weights:dict, # PyTorch's names ('lstm.weight_ih_l0' … 'lstm.bias_hh_l2') -> arrays
+                   ) -> bytes:
+    "The encoder's three LSTM layers as an ONNX model (opset 12): input 'mels' (time, windows, 40), output 'h', the last layer's final hidden state (windows, 256)."
+    hidden, nodes, tensors, x = weights['lstm.weight_hh_l0'].shape[1], [], [], 'mels'
+    for l in range(3):
+        w_ih, w_hh, b_ih, b_hh = (np.asarray(weights[f'lstm.{p}_l{l}'], np.float32) for p in _LAYER_PARAMS)
+        tensors += [_onnx_tensor(f'W{l}', _onnx_gates(w_ih, hidden)[None]), _onnx_tensor(f'R{l}', _onnx_gates(w_hh, hidden)[None]),
+                    _onnx_tensor(f'B{l}', np.concatenate([_onnx_gates(b_ih, hidden), _onnx_gates(b_hh, hidden)])[None])]
+        y, out = (f'Y{l}', f'x{l}') if l < 2 else ('Y_h', 'h')  # every state of the first two layers; the last state of the third
+        nodes += [_onnx_node('LSTM', [x, f'W{l}', f'R{l}', f'B{l}'], [y] if l < 2 else ['', y], hidden_size=hidden),
+                  _onnx_node('Squeeze', [y], [out], axes=[1 if l < 2 else 0])]  # drop the direction axis
+        x = out
+    graph = (_fields(1, nodes) + _field(2, 'ge2e_lstm') + _fields(5, tensors)  # nodes, name, initializers
+             + _field(11, _onnx_value_info('mels', ['time', 'windows', 40])) + _field(12, _onnx_value_info('h', ['windows', hidden])))
+    return _field(1, 7) + _field(7, graph) + _field(8, _field(2, 12))  # ModelProto: IR version 7, the graph, opset 12 of the default domain
+
+# %% ../nbs/17_transfer.ipynb #6fd2055d
+LSTM_BACKENDS = ('numpy', 'onnxruntime')
+
+@lru_cache(maxsize=1)
+def _onnxruntime_installed() -> bool:
+    "Whether onnxruntime can be imported (looked up once)."
+    return importlib.util.find_spec('onnxruntime') is not None
+
+def lstm_backend(backend:str='auto', # 'auto', or one of LSTM_BACKENDS
+                ) -> str:
+    "The LSTM implementation `backend` names; 'auto' means the environment variable GVOICE_LSTM where it is set, else onnxruntime where it is installed, else numpy."
+    if backend == 'auto': backend = os.environ.get('GVOICE_LSTM', 'auto')
+    if backend not in ('auto',) + LSTM_BACKENDS: raise ValueError(f"the LSTM backend (or GVOICE_LSTM) must be 'auto' or one of {LSTM_BACKENDS}, not {backend!r}")
+    if backend == 'onnxruntime' and not _onnxruntime_installed():
+        raise ImportError("the 'onnxruntime' LSTM backend needs onnxruntime: pip install \"gvoice[fast]\" (or pip install onnxruntime)")
+    return backend if backend != 'auto' else LSTM_BACKENDS[_onnxruntime_installed()]
+
+def _onnx_session(model:bytes):
+    "An onnxruntime session, on one thread of the CPU, for the ONNX `model` (bytes)."
+    try: import onnxruntime
+    except ImportError as e: raise ImportError(f"onnxruntime is installed but cannot be imported ({e}); reinstall it, or set GVOICE_LSTM=numpy") from e
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(model, options, providers=['CPUExecutionProvider'])
+
 # %% ../nbs/17_transfer.ipynb #3b581c0b
 class SpeakerEncoder:
-    "resemblyzer's GE2E speaker encoder in numpy: an utterance to a 256-d unit vector that tells speakers apart."
+    "resemblyzer's GE2E speaker encoder without PyTorch: an utterance to a 256-d unit vector that tells speakers apart."
     def __init__(self, weights:dict, # PyTorch's names ('lstm.weight_ih_l0' … 'linear.bias') and 'mel_basis' -> arrays
                  meta:dict|None=None, # provenance: source, sha256, licence, author
+                 backend:str='auto', # the LSTM's implementation (`lstm_backend`): 'auto', 'numpy' or 'onnxruntime'
                 ):
         self.meta, self.mel_basis = dict(meta or {}), np.asarray(weights['mel_basis'], dtype=np.float32)
         self.layers = [_fast_layer_weights(*(weights[f'lstm.{p}_l{l}'] for p in _LAYER_PARAMS)) for l in range(3)]
+        self.backend = lstm_backend(backend)
+        self._session = _onnx_session(onnx_lstm_model(weights)) if self.backend == 'onnxruntime' else None
         self.w_out = np.ascontiguousarray(np.asarray(weights['linear.weight'], dtype=np.float32).T)
         self.b_out = np.asarray(weights['linear.bias'], dtype=np.float32)
 
+    def __repr__(self): return f"SpeakerEncoder(backend={self.backend!r})"
+
     @classmethod
-    def load(cls, path=None, # an .npz written by `convert_resemblyzer`; None: the one shipped with gvoice (loaded once)
+    def load(cls, path=None, # an .npz written by `convert_resemblyzer`; None: the one shipped with gvoice (loaded once per backend)
+             backend:str='auto', # the LSTM's implementation (`lstm_backend`)
             ) -> SpeakerEncoder:
         "The encoder stored in `path`, read as data only (`allow_pickle=False`)."
-        if path is None: return _shipped_encoder()
-        return cls(*_read_weights(path))
+        if path is None: return _shipped_encoder(lstm_backend(backend))
+        return cls(*_read_weights(path), backend=backend)
+
+    def final_states(self, x:np.ndarray, # (frames, windows, 40) mel power frames, time-major, float32
+                    ) -> np.ndarray:
+        "The third LSTM layer's hidden state after the last frame of each window: (windows, 256)."
+        if self._session is not None: return self._session.run(None, {'mels': x})[0]
+        for layer in self.layers: x = _run_layer(x, *layer)
+        return x[-1]
 
     def embed_frames(self, mels:np.ndarray, # (windows, frames, 40) mel power frames
                     ) -> np.ndarray:
         "The unit-length embedding of each window: (windows, 256), float32."
         x = np.ascontiguousarray(np.asarray(mels, dtype=np.float32).transpose(1, 0, 2))
-        for layer in self.layers: x = _run_layer(x, *layer)
-        e = np.maximum(x[-1] @ self.w_out + self.b_out, 0)
+        e = np.maximum(self.final_states(x) @ self.w_out + self.b_out, 0)
         return e / np.linalg.norm(e, axis=1, keepdims=True)
 
     def embed_wav(self, wav:np.ndarray, # mono samples at 16 kHz, used as they are (no resampling, no level change)
@@ -321,10 +416,11 @@ def _verified(path:Path, # a weights file shipped inside the package
     if digest != sha256: raise ValueError(f"{path}: SHA-256 {digest[:12]}… is not the shipped {what}'s ({sha256[:12]}…); reinstall gvoice")
     return path
 
-@lru_cache(maxsize=1)
-def _shipped_encoder() -> SpeakerEncoder:
-    "The encoder shipped with gvoice, loaded once per process, after checking that the file is the one shipped."
-    return SpeakerEncoder.load(_verified(GE2E_FILE, GE2E_SHA256, 'encoder'))
+@lru_cache(maxsize=len(LSTM_BACKENDS))
+def _shipped_encoder(backend:str, # 'numpy' or 'onnxruntime'
+                    ) -> SpeakerEncoder:
+    "The encoder shipped with gvoice, loaded once per process and backend, after checking that the file is the one shipped."
+    return SpeakerEncoder.load(_verified(GE2E_FILE, GE2E_SHA256, 'encoder'), backend)
 
 # %% ../nbs/17_transfer.ipynb #6b9a40e3
 def speaker_embedding(y:np.ndarray, # mono samples

@@ -7,7 +7,7 @@ import pytest
 
 from gvoice.audio import load_audio, resample
 from gvoice.data import load_librispeech, shared_data_dir
-from gvoice.encoder import GE2E_FILE, SpeakerEncoder, melspectrogram, partial_slices, speaker_embedding
+from gvoice.encoder import GE2E_FILE, LSTM_BACKENDS, SpeakerEncoder, lstm_backend, melspectrogram, onnx_lstm_model, partial_slices, speaker_embedding
 from gvoice.synth import sample_speakers, synthesize_utterance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,9 +20,11 @@ def golden():
     with np.load(FIXTURE, allow_pickle=False) as z: return {k: z[k] for k in z.files}
 
 
-@pytest.fixture(scope='module')
-def encoder():
-    return SpeakerEncoder.load()
+@pytest.fixture(scope='module', params=LSTM_BACKENDS)
+def encoder(request):
+    "The shipped encoder with each LSTM backend: every check below holds for both (onnxruntime's where it is installed)."
+    if request.param == 'onnxruntime': pytest.importorskip('onnxruntime', reason='onnxruntime is not installed (pip install "gvoice[fast]")')
+    return SpeakerEncoder.load(backend=request.param)
 
 
 def _close(ours, ref):
@@ -77,6 +79,46 @@ def test_import_pulls_in_no_framework(imported_by):
     code = ("import numpy as np; from gvoice.encoder import SpeakerEncoder; "
             "SpeakerEncoder.load().embed(np.random.default_rng(0).normal(0, 0.1, 24000).astype(np.float32), 24000)")
     assert imported_by(code, ('torch', 'tensorflow', 'keras', 'librosa', 'numba')) == []
+
+
+def test_backends_agree_on_speech():
+    "onnxruntime's LSTM and the numpy loop embed the same clips to 1e-5, from one window to a 30 s window's 38."
+    pytest.importorskip('onnxruntime', reason='onnxruntime is not installed (pip install "gvoice[fast]")')
+    ours, theirs = SpeakerEncoder.load(backend='numpy'), SpeakerEncoder.load(backend='onnxruntime')
+    assert (ours.backend, theirs.backend) == ('numpy', 'onnxruntime') and theirs is SpeakerEncoder.load(backend='onnxruntime')
+    y, _ = synthesize_utterance(sample_speakers(1, seed=3)[0], seed=3, duration=30.0)
+    for seconds in (0.5, 3, 30):
+        clip = y[:int(seconds * 16000)]
+        np.testing.assert_allclose(theirs.embed(clip, 16000), ours.embed(clip, 16000), atol=1e-5)
+
+
+def test_onnx_model_is_valid_onnx():
+    "The model gvoice writes byte by byte is one that the onnx package reads back and finds consistent, with the encoder's own weights."
+    onnx = pytest.importorskip('onnx', reason='onnx is not installed')
+    from gvoice.encoder import _read_weights
+    from onnx import numpy_helper
+    weights = _read_weights(GE2E_FILE)[0]
+    model = onnx.load_from_string(onnx_lstm_model(weights))
+    onnx.checker.check_model(model, full_check=True)
+    assert [n.op_type for n in model.graph.node] == ['LSTM', 'Squeeze'] * 3 and model.opset_import[0].version == 12
+    tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    np.testing.assert_array_equal(tensors['R1'][0, :256], weights['lstm.weight_hh_l1'][:256])      # input gate first in both orders
+    np.testing.assert_array_equal(tensors['R1'][0, 256:512], weights['lstm.weight_hh_l1'][768:])  # then ONNX's output gate: PyTorch's last
+
+
+def test_backend_choice(monkeypatch):
+    "'auto' follows GVOICE_LSTM, else what is installed; a backend that cannot run is an error that says how to install it, not numpy in its place."
+    import gvoice.encoder as E
+    monkeypatch.setenv('GVOICE_LSTM', 'numpy')
+    assert lstm_backend() == 'numpy' and SpeakerEncoder.load().backend == 'numpy'
+    monkeypatch.setenv('GVOICE_LSTM', 'torch')
+    with pytest.raises(ValueError, match="GVOICE_LSTM.*not 'torch'"): lstm_backend()
+    monkeypatch.delenv('GVOICE_LSTM')
+    monkeypatch.setattr(E, '_onnxruntime_installed', lambda: False)
+    assert lstm_backend() == 'numpy'
+    with pytest.raises(ImportError, match=r'gvoice\[fast\]'): SpeakerEncoder.load(backend='onnxruntime')
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)   # installed, but its import fails
+    with pytest.raises(ImportError, match='cannot be imported.*GVOICE_LSTM=numpy'): E._onnx_session(b'')
 
 
 def _reference_python():
