@@ -12,6 +12,7 @@ import io
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -327,22 +328,34 @@ def _onnxruntime_installed() -> bool:
     "Whether onnxruntime can be imported (looked up once)."
     return importlib.util.find_spec('onnxruntime') is not None
 
+def _asked(backend:str) -> str:
+    "What `backend` asks for once GVOICE_LSTM has been read: 'auto', 'numpy' or 'onnxruntime'."
+    asked = os.environ.get('GVOICE_LSTM', 'auto') if backend == 'auto' else backend
+    if asked not in ('auto',) + LSTM_BACKENDS: raise ValueError(f"the LSTM backend (or GVOICE_LSTM) must be 'auto' or one of {LSTM_BACKENDS}, not {asked!r}")
+    return asked
+
 def lstm_backend(backend:str='auto', # 'auto', or one of LSTM_BACKENDS
                 ) -> str:
     "The LSTM implementation `backend` names; 'auto' means the environment variable GVOICE_LSTM where it is set, else onnxruntime where it is installed, else numpy."
-    if backend == 'auto': backend = os.environ.get('GVOICE_LSTM', 'auto')
-    if backend not in ('auto',) + LSTM_BACKENDS: raise ValueError(f"the LSTM backend (or GVOICE_LSTM) must be 'auto' or one of {LSTM_BACKENDS}, not {backend!r}")
-    if backend == 'onnxruntime' and not _onnxruntime_installed():
+    asked = _asked(backend)
+    if asked == 'onnxruntime' and not _onnxruntime_installed():
         raise ImportError("the 'onnxruntime' LSTM backend needs onnxruntime: pip install \"gvoice[fast]\" (or pip install onnxruntime)")
-    return backend if backend != 'auto' else LSTM_BACKENDS[_onnxruntime_installed()]
+    return asked if asked != 'auto' else LSTM_BACKENDS[_onnxruntime_installed()]
 
-def _onnx_session(model:bytes):
-    "An onnxruntime session, on one thread of the CPU, for the ONNX `model` (bytes)."
+def _onnx_session(weights:dict, # PyTorch's names -> arrays, as `onnx_lstm_model` takes them
+                  layers:list, # the same layers as `_fast_layer_weights`, for the check
+                 ):
+    "An onnxruntime session, on one thread, running `onnx_lstm_model(weights)`, once it has given numpy's final states on a short random input."
     try: import onnxruntime
     except ImportError as e: raise ImportError(f"onnxruntime is installed but cannot be imported ({e}); reinstall it, or set GVOICE_LSTM=numpy") from e
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(model, options, providers=['CPUExecutionProvider'])
+    session = onnxruntime.InferenceSession(onnx_lstm_model(weights), options, providers=['CPUExecutionProvider'])
+    x = h = np.random.default_rng(0).random((8, 2, layers[0][0].shape[0]), dtype=np.float32)  # 8 frames of 2 windows
+    for layer in layers: h = _run_layer(h, *layer)
+    gap = float(np.abs(session.run(None, {'mels': x})[0] - h[-1]).max())
+    if not gap < 1e-4: raise RuntimeError(f"onnxruntime {onnxruntime.__version__}'s LSTM differs from numpy's by {gap:.2g}")
+    return session
 
 # %% ../nbs/17_transfer.ipynb #3b581c0b
 class SpeakerEncoder:
@@ -353,8 +366,14 @@ class SpeakerEncoder:
                 ):
         self.meta, self.mel_basis = dict(meta or {}), np.asarray(weights['mel_basis'], dtype=np.float32)
         self.layers = [_fast_layer_weights(*(weights[f'lstm.{p}_l{l}'] for p in _LAYER_PARAMS)) for l in range(3)]
-        self.backend = lstm_backend(backend)
-        self._session = _onnx_session(onnx_lstm_model(weights)) if self.backend == 'onnxruntime' else None
+        self.backend, self._session = lstm_backend(backend), None
+        if self.backend == 'onnxruntime':
+            try: self._session = _onnx_session(weights, self.layers)
+            except Exception as e:  # whatever stops onnxruntime: asked for by name, an error; under 'auto', the numpy loop, with a warning
+                if _asked(backend) != 'auto': raise
+                warnings.warn(f"onnxruntime cannot run the speaker encoder's LSTM ({type(e).__name__}: {e}); numpy's loop runs instead "
+                              "(GVOICE_LSTM=numpy chooses it without this warning)", RuntimeWarning, stacklevel=2)
+                self.backend = 'numpy'
         self.w_out = np.ascontiguousarray(np.asarray(weights['linear.weight'], dtype=np.float32).T)
         self.b_out = np.asarray(weights['linear.bias'], dtype=np.float32)
 

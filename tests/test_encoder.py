@@ -118,7 +118,21 @@ def test_backend_choice(monkeypatch):
     assert lstm_backend() == 'numpy'
     with pytest.raises(ImportError, match=r'gvoice\[fast\]'): SpeakerEncoder.load(backend='onnxruntime')
     monkeypatch.setitem(sys.modules, 'onnxruntime', None)   # installed, but its import fails
-    with pytest.raises(ImportError, match='cannot be imported.*GVOICE_LSTM=numpy'): E._onnx_session(b'')
+    with pytest.raises(ImportError, match='cannot be imported.*GVOICE_LSTM=numpy'): E._onnx_session({}, [])
+
+
+def test_an_onnxruntime_that_computes_differently(monkeypatch):
+    "A session that does not give numpy's states is refused: asked for by name, an error that says so; under 'auto', numpy's loop, with a warning."
+    pytest.importorskip('onnxruntime', reason='onnxruntime is not installed (pip install "gvoice[fast]")')
+    import gvoice.encoder as E
+    weights, meta = E._read_weights(GE2E_FILE)
+    monkeypatch.setattr(E, '_onnx_gates', lambda a, hidden: a)   # PyTorch's gate order handed to ONNX as its own: another LSTM
+    with pytest.raises(RuntimeError, match="LSTM differs from numpy's"): SpeakerEncoder(weights, meta, backend='onnxruntime')
+    monkeypatch.delenv('GVOICE_LSTM', raising=False)
+    with pytest.warns(RuntimeWarning, match=r"RuntimeError: onnxruntime .*numpy's loop runs instead"): encoder = SpeakerEncoder(weights, meta)
+    assert encoder.backend == 'numpy' and encoder.embed_wav(np.full(16000, 0.01, np.float32)).shape == (256,)
+    monkeypatch.setenv('GVOICE_LSTM', 'onnxruntime')   # named through the variable: an error too
+    with pytest.raises(RuntimeError, match="differs"): SpeakerEncoder(weights, meta)
 
 
 def _reference_python():
