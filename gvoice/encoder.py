@@ -384,7 +384,9 @@ class SpeakerEncoder:
              backend:str='auto', # the LSTM's implementation (`lstm_backend`)
             ) -> SpeakerEncoder:
         "The encoder stored in `path`, read as data only (`allow_pickle=False`)."
-        if path is None: return _shipped_encoder(lstm_backend(backend))
+        if path is None:
+            lstm_backend(backend)  # a name it does not know, or onnxruntime asked for where it is missing: an error, even once loaded
+            return _shipped_encoder(_asked(backend))
         return cls(*_read_weights(path), backend=backend)
 
     def final_states(self, x:np.ndarray, # (frames, windows, 40) mel power frames, time-major, float32
@@ -435,10 +437,10 @@ def _verified(path:Path, # a weights file shipped inside the package
     if digest != sha256: raise ValueError(f"{path}: SHA-256 {digest[:12]}… is not the shipped {what}'s ({sha256[:12]}…); reinstall gvoice")
     return path
 
-@lru_cache(maxsize=len(LSTM_BACKENDS))
-def _shipped_encoder(backend:str, # 'numpy' or 'onnxruntime'
+@lru_cache(maxsize=len(LSTM_BACKENDS) + 1)
+def _shipped_encoder(backend:str, # what was asked for (`_asked`): 'auto', 'numpy' or 'onnxruntime'
                     ) -> SpeakerEncoder:
-    "The encoder shipped with gvoice, loaded once per process and backend, after checking that the file is the one shipped."
+    "The encoder shipped with gvoice, loaded once per process and backend asked for, after checking that the file is the one shipped."
     return SpeakerEncoder.load(_verified(GE2E_FILE, GE2E_SHA256, 'encoder'), backend)
 
 # %% ../nbs/17_transfer.ipynb #6b9a40e3
