@@ -16,7 +16,7 @@ from .audio import add_noise, resample
 from .features import code_digest
 
 # %% auto #0
-__all__ = ['MIN_SECONDS', 'phone_band', 'Augment']
+__all__ = ['MIN_SECONDS', 'phone_band', 'change_pitch', 'Augment']
 
 # %% ../nbs/11_augment.ipynb #51c30e1c
 def phone_band(y:np.ndarray, # mono samples
@@ -30,11 +30,30 @@ def phone_band(y:np.ndarray, # mono samples
 # %% ../nbs/11_augment.ipynb #5bdace36
 MIN_SECONDS = 0.1  # `Augment` returns shorter clips unchanged, with a warning: too short to stretch, shift or filter
 
+def change_pitch(y:np.ndarray, # mono samples
+                 sr:int, # their sample rate
+                 ratio:float, # the new pitch median over the old
+                 seed:int=0, # for Praat's resynthesis, which draws random numbers
+                ) -> np.ndarray:
+    "`y` with its pitch median times `ratio` and its formants kept (Praat's Change gender); unchanged, with a warning, where Praat finds no pitch."
+    import parselmouth
+    from parselmouth.praat import call, run
+    sound = parselmouth.Sound(np.asarray(y, dtype=float), sr)
+    f0 = call(sound.to_pitch(), 'Get quantile', 0, 0, 0.5, 'Hertz')
+    if not np.isfinite(f0):
+        warnings.warn("change_pitch: Praat finds no pitch; the clip is returned unchanged", stacklevel=2)
+        return np.asarray(y, dtype=np.float32)
+    run(f'random_initializeWithSeedUnsafelyButPredictably ({seed})')
+    try: z = call(sound, 'Change gender', 75, 600, 1.0, f0 * ratio, 1.0, 1.0).values[0]  # pitch floor, ceiling; formants ×1; new median; range ×1; duration ×1
+    finally: run('random_initializeSafelyAndUnpredictably ()')
+    return np.clip(z[:len(y)], -1, 1).astype(np.float32)
+
 @dataclass(frozen=True)
 class Augment:
-    "Random changes to a recording that keep the speaker's gender: tempo, pitch, phone band, noise, gain."
+    "Random changes to a recording that keep the speaker's gender: tempo, pitch, a raised or lowered voice, phone band, noise, gain."
     stretch:tuple|None = (0.85, 1.15)  # tempo factor range (librosa time_stretch); None: never
-    semitones:tuple|None = (-1.5, 1.5)  # pitch shift range in semitones; None: never
+    semitones:tuple|None = (-1.5, 1.5)  # pitch shift range in semitones, formants moved with it (librosa); None: never
+    pitch_ratio:tuple|None = None  # range of the pitch median's ratio, drawn log-uniformly, formants kept (`change_pitch`); None: never
     phone:bool = True  # sometimes pass through a telephone band
     snr_db:tuple|None = (5.0, 30.0)  # white or pink noise at an SNR in this range (dB); None: never
     gain_db:tuple|None = (-20.0, 6.0)  # gain range (dB), clipped at full scale; None: never
@@ -43,7 +62,7 @@ class Augment:
     @classmethod
     def only(cls, **changes) -> Augment:
         "An `Augment` that always makes the changes named (e.g. `phone=True`, `snr_db=(10, 10)`) and no other."
-        return cls(**{'stretch': None, 'semitones': None, 'phone': False, 'snr_db': None, 'gain_db': None, 'p': 1.0, **changes})
+        return cls(**{'stretch': None, 'semitones': None, 'pitch_ratio': None, 'phone': False, 'snr_db': None, 'gain_db': None, 'p': 1.0, **changes})
 
     @property
     def key(self) -> str:
@@ -66,6 +85,7 @@ class Augment:
             return y
         if self._maybe(self.stretch, rng): y = librosa.effects.time_stretch(y, rate=rng.uniform(*self.stretch))
         if self._maybe(self.semitones, rng): y = librosa.effects.pitch_shift(y, sr=sr, n_steps=rng.uniform(*self.semitones))
+        if self._maybe(self.pitch_ratio, rng): y = change_pitch(y, sr, float(np.exp(rng.uniform(*np.log(self.pitch_ratio)))), int(rng.integers(1, 2**31)))
         if self._maybe(self.phone, rng): y = phone_band(y, sr)
         if self._maybe(self.snr_db, rng): y = add_noise(y, rng.uniform(*self.snr_db), rng, color=rng.choice(['white', 'pink']))
         if self._maybe(self.gain_db, rng): y = y * 10 ** (rng.uniform(*self.gain_db) / 20)
