@@ -254,6 +254,7 @@ def shared_corpus_specs(shared:Path, # the shared data folder (`gvoice.data.shar
                         folders:tuple=SHARED_CORPORA, # which of its folders
                        ) -> list[str]:
     "The corpus specs of the real speech in `shared`: the LibriSpeech readers, then manifest folders (extra and more speakers)."
+    if shared is None: raise FileNotFoundError("no shared data folder: gvoice.data.shared_data_dir() found no shared/data here or above (or set GVOICE_SHARED_DATA)")
     missing = [f for f in folders if not (Path(shared) / f).is_dir()]
     if missing: raise FileNotFoundError(f"{shared}: no {', '.join(missing)} folder")
     return [f"librispeech:{shared / f}" if f == 'librispeech-subset' else str(shared / f / 'manifest.csv') for f in folders]
