@@ -16,7 +16,7 @@ from .audio import add_noise, resample
 from .features import code_digest
 
 # %% auto #0
-__all__ = ['MIN_SECONDS', 'phone_band', 'change_pitch', 'Augment']
+__all__ = ['MIN_SECONDS', 'phone_band', 'median_f0', 'change_pitch', 'Augment']
 
 # %% ../nbs/11_augment.ipynb #51c30e1c
 def phone_band(y:np.ndarray, # mono samples
@@ -30,6 +30,14 @@ def phone_band(y:np.ndarray, # mono samples
 # %% ../nbs/11_augment.ipynb #5bdace36
 MIN_SECONDS = 0.1  # `Augment` returns shorter clips unchanged, with a warning: too short to stretch, shift or filter
 
+def median_f0(y:np.ndarray, # mono samples
+              sr:int, # their sample rate
+             ) -> float:
+    "Praat's median F0 of `y` (its default pitch analysis, 75-600 Hz), Hz; NaN where it finds no pitch. What `change_pitch` multiplies."
+    import parselmouth
+    from parselmouth.praat import call
+    return call(parselmouth.Sound(np.asarray(y, dtype=float), sr).to_pitch(), 'Get quantile', 0, 0, 0.5, 'Hertz')
+
 def change_pitch(y:np.ndarray, # mono samples
                  sr:int, # their sample rate
                  ratio:float, # the new pitch median over the old
@@ -38,13 +46,12 @@ def change_pitch(y:np.ndarray, # mono samples
     "`y` with its pitch median times `ratio` and its formants kept (Praat's Change gender); unchanged, with a warning, where Praat finds no pitch."
     import parselmouth
     from parselmouth.praat import call, run
-    sound = parselmouth.Sound(np.asarray(y, dtype=float), sr)
-    f0 = call(sound.to_pitch(), 'Get quantile', 0, 0, 0.5, 'Hertz')
+    f0 = median_f0(y, sr)
     if not np.isfinite(f0):
         warnings.warn("change_pitch: Praat finds no pitch; the clip is returned unchanged", stacklevel=2)
         return np.asarray(y, dtype=np.float32)
     run(f'random_initializeWithSeedUnsafelyButPredictably ({seed})')
-    try: z = call(sound, 'Change gender', 75, 600, 1.0, f0 * ratio, 1.0, 1.0).values[0]  # pitch floor, ceiling; formants ×1; new median; range ×1; duration ×1
+    try: z = call(parselmouth.Sound(np.asarray(y, dtype=float), sr), 'Change gender', 75, 600, 1.0, f0 * ratio, 1.0, 1.0).values[0]  # pitch floor, ceiling; formants ×1; new median; range ×1; duration ×1
     finally: run('random_initializeSafelyAndUnpredictably ()')
     return np.clip(z[:len(y)], -1, 1).astype(np.float32)
 
