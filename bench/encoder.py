@@ -7,8 +7,8 @@ machine shared with other work the median moves from run to run, the fastest muc
 `SpeakerEncoder.load()` under 0.3 s, a 3 s clip well under 20 ms after warm-up (mel frames, three LSTM layers, averaging; the
 audio is at 16 kHz already, so nothing is resampled). The speech is real where ../shared/data is present (the output says which),
 else synthetic. The embeddings are timed with each LSTM backend that is installed: the numpy loop always, and onnxruntime's LSTM
-operator (one thread) where onnxruntime is (`pip install "gvoice[fast]"`), with how far apart the two embeddings are. Notebook 17
-shows this script's output.
+operator (one thread) where onnxruntime is (`pip install "gvoice[fast]"`), with how far apart the two embeddings are; where the
+onnx package is installed, the time to import it (what writing the ONNX model without it saves). Notebook 17 shows this script's output.
 """
 import argparse
 import importlib.util
@@ -38,6 +38,13 @@ def speech(seconds:float=10.0) -> tuple[np.ndarray, str]:
     return y[:int(seconds * 16000)], 'a synthetic voice (gvoice.synth)'
 
 
+def import_seconds(module:str, runs:int=3) -> float:
+    "Median seconds to import `module` in a fresh process that has already imported numpy."
+    code = f"import time, numpy; t0 = time.perf_counter(); import {module}; print(time.perf_counter() - t0)"
+    return float(np.median([float(subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout)
+                            for _ in range(runs)]))
+
+
 def load_seconds(runs:int=3) -> tuple[float, float]:
     "Median seconds, in fresh processes, to import gvoice.encoder and to run SpeakerEncoder.load()."
     times = np.array([[float(v) for v in subprocess.run([sys.executable, '-c', LOAD], capture_output=True, text=True,
@@ -49,19 +56,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--runs', type=int, default=30, help='timed calls per clip length (the median is printed)')
     args = ap.parse_args()
-    from gvoice.encoder import LSTM_BACKENDS, SpeakerEncoder, partial_slices
+    from gvoice.encoder import SpeakerEncoder, installed_lstm_backends, partial_slices
     imp, load = load_seconds()
     print(f"in a fresh process: import gvoice.encoder {imp:.2f} s, SpeakerEncoder.load() {1000 * load:.0f} ms (default backend)")
+    if importlib.util.find_spec('onnx') is not None:
+        print(f"in a fresh process: import onnx {import_seconds('onnx'):.2f} s (gvoice writes the ONNX model itself, without it)")
     y, what = speech()
-    encoders = {b: SpeakerEncoder.load(backend=b) for b in LSTM_BACKENDS if b == 'numpy' or importlib.util.find_spec(b) is not None}
+    encoders = {b: SpeakerEncoder.load(backend=b) for b in installed_lstm_backends()}
     print(f"speech: {what}")
     for seconds in (1, 3, 10):
         clip = y[:seconds * 16000]
         times = {b: timings_ms(lambda: e.embed(clip, 16000), args.runs, warmup=3) for b, e in encoders.items()}
-        gap = max(float(np.abs(e.embed(clip, 16000) - encoders['numpy'].embed(clip, 16000)).max()) for e in encoders.values())
+        embeddings = [e.embed(clip, 16000) for e in encoders.values()]
         print(f"{seconds:>3} s clip ({len(partial_slices(len(clip)))} windows), ms per embedding (median of {args.runs}, fastest): "
               + "; ".join(f"{b} {np.median(t):.1f}, {min(t):.1f}" for b, t in times.items())
-              + (f" (embeddings within {gap:.0e})" if len(encoders) > 1 else ""))
+              + (f" (embeddings within {np.abs(embeddings[1] - embeddings[0]).max():.0e})" if len(embeddings) > 1 else ""))
     if len(encoders) == 1: print('onnxruntime is not installed: only the numpy loop was timed (pip install "gvoice[fast]")')
 
 if __name__ == '__main__':

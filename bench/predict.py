@@ -10,7 +10,6 @@ and model), an hour of audio in under a minute. The 3 s clip is timed with each 
 The speech is real where ../shared/data is present (the output says which), else synthetic.
 """
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import soundfile as sf
 
 from gvoice.audio import load_audio
 from gvoice.data import load_librispeech, shared_data_dir
-from gvoice.encoder import LSTM_BACKENDS, SpeakerEncoder
+from gvoice.encoder import SpeakerEncoder, installed_lstm_backends
 from gvoice.synth import make_corpus
 from timing import median_ms, timings_ms
 
@@ -92,8 +91,7 @@ def main():
         t_import, t_load, t_first = load_seconds(clip)
     print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 1 s); "
           f"its first prediction, of a 3 s file (importing scipy.signal for the gate, reading the encoder, preparing its LSTM): {t_first:.2f} s")
-    backends = [b for b in LSTM_BACKENDS if b == 'numpy' or importlib.util.find_spec(b) is not None]
-    for backend, times in clip_ms(predictor, y, backends).items():
+    for backend, times in clip_ms(predictor, y, installed_lstm_backends()).items():
         os.environ['GVOICE_LSTM'] = backend
         print(f"a 3 s clip, the encoder's LSTM on {backend}: {np.median(times):.1f} ms per prediction (median of {len(times)}; fastest {times.min():.1f} ms; "
               f"gate, features, model; target < 30 ms)")

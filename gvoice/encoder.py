@@ -26,8 +26,8 @@ from .audio import check_mono, resample
 # %% auto #0
 __all__ = ['SAMPLING_RATE', 'N_FFT', 'HOP_LENGTH', 'N_MELS', 'PARTIAL_FRAMES', 'GE2E_FILE', 'RESEMBLYZER_NOTICE', 'LSTM_BACKENDS',
            'GE2E_SHA256', 'read_torch_weights', 'convert_resemblyzer', 'hann_window', 'power_spectrogram',
-           'melspectrogram', 'normalize_volume', 'partial_slices', 'lstm_layer', 'onnx_lstm_model', 'lstm_backend',
-           'SpeakerEncoder', 'speaker_embedding']
+           'melspectrogram', 'normalize_volume', 'partial_slices', 'lstm_layer', 'onnx_lstm_model',
+           'installed_lstm_backends', 'lstm_backend', 'SpeakerEncoder', 'speaker_embedding']
 
 # %% ../nbs/17_transfer.ipynb #297b8e11
 _STORAGE_DTYPES = {'FloatStorage': np.float32, 'DoubleStorage': np.float64, 'HalfStorage': np.float16,
@@ -328,6 +328,10 @@ def _onnxruntime_installed() -> bool:
     "Whether onnxruntime can be imported (looked up once)."
     return importlib.util.find_spec('onnxruntime') is not None
 
+def installed_lstm_backends() -> tuple:
+    "The LSTM backends that can run here, slowest first: numpy always, onnxruntime where it is installed."
+    return LSTM_BACKENDS[:1 + _onnxruntime_installed()]
+
 def _asked(backend:str) -> str:
     "What `backend` asks for once GVOICE_LSTM has been read: 'auto', 'numpy' or 'onnxruntime'."
     asked = os.environ.get('GVOICE_LSTM', 'auto') if backend == 'auto' else backend
@@ -340,7 +344,7 @@ def lstm_backend(backend:str='auto', # 'auto', or one of LSTM_BACKENDS
     asked = _asked(backend)
     if asked == 'onnxruntime' and not _onnxruntime_installed():
         raise ImportError("the 'onnxruntime' LSTM backend needs onnxruntime: pip install \"gvoice[fast]\" (or pip install onnxruntime)")
-    return asked if asked != 'auto' else LSTM_BACKENDS[_onnxruntime_installed()]
+    return asked if asked != 'auto' else installed_lstm_backends()[-1]
 
 def _onnx_session(weights:dict, # PyTorch's names -> arrays, as `onnx_lstm_model` takes them
                   layers:list, # the same layers as `_fast_layer_weights`, for the check
