@@ -384,7 +384,7 @@ class SpeakerEncoder:
     def __repr__(self): return f"SpeakerEncoder(backend={self.backend!r})"
 
     @classmethod
-    def load(cls, path=None, # an .npz written by `convert_resemblyzer`; None: the one shipped with gvoice (loaded once per backend)
+    def load(cls, path=None, # an .npz (a path or an open file) written by `convert_resemblyzer`; None: the one shipped with gvoice (loaded once per backend)
              backend:str='auto', # the LSTM's implementation (`lstm_backend`)
             ) -> SpeakerEncoder:
         "The encoder stored in `path`, read as data only (`allow_pickle=False`)."
@@ -435,11 +435,12 @@ def _read_weights(path) -> tuple[dict, dict]:
 def _verified(path:Path, # a weights file shipped inside the package
               sha256:str, # the SHA-256 it was shipped with
               what:str, # what it holds, for the message
-             ) -> Path:
-    "`path`, once its SHA-256 shows it is the file that was shipped; else a ValueError that says to reinstall."
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+             ) -> io.BytesIO:
+    "The bytes of `path` as a file, once their SHA-256 shows it is the file that was shipped (read once: what is loaded is what was checked); else a ValueError that says to reinstall."
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
     if digest != sha256: raise ValueError(f"{path}: SHA-256 {digest[:12]}… is not the shipped {what}'s ({sha256[:12]}…); reinstall gvoice")
-    return path
+    return io.BytesIO(data)
 
 @lru_cache(maxsize=len(LSTM_BACKENDS) + 1)
 def _shipped_encoder(backend:str, # what was asked for (`_asked`): 'auto', 'numpy' or 'onnxruntime'

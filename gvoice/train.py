@@ -24,10 +24,11 @@ from .models import Recalibrated, VoiceModel, take_rows
 # %% auto #0
 __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'PRETRAINED_FEATURES',
            'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'FEATURE_BUDGET_MS', 'parse_corpus', 'corpus_names',
-           'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'training_inputs', 'make_family', 'with_rows',
-           'fit_family', 'heldout_scores', 'loco_scores', 'shared_corpus_specs', 'licence_terms', 'corpus_terms',
-           'load_mel128_rows', 'provenance', 'heldout_metrics', 'provenance_markdown', 'training_recipe',
-           'save_with_provenance', 'train_model', 'loco_pool', 'train_pretrained', 'evaluate_corpora']
+           'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'copy_changes', 'training_inputs', 'make_family',
+           'with_rows', 'fit_family', 'heldout_scores', 'loco_scores', 'shared_corpus_specs', 'licence_terms',
+           'corpus_terms', 'load_mel128_rows', 'provenance', 'heldout_metrics', 'provenance_markdown',
+           'training_recipe', 'save_with_provenance', 'train_model', 'loco_pool', 'train_pretrained',
+           'evaluate_corpora']
 
 # %% ../nbs/16_train.ipynb #977d1fc8
 def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or the path of a manifest CSV (or of a folder holding manifest.csv)
@@ -116,18 +117,27 @@ def model_inputs(features:str, # a feature recipe's name (`model.features`)
     kept = manifest.loc[ex.features.index].reset_index(drop=True)
     return (ex.features.reset_index(drop=True) if isinstance(ex.features, pd.DataFrame) else list(ex.features)), kept
 
+def copy_changes(copies:int|tuple=2, # how many copies `augment` makes, or the change that makes each copy
+                 augment=Augment(), # the change of every copy when `copies` is a number
+                 draw:int=0, # which random draw: a change that makes n copies makes its copies d·n … d·n + n − 1
+                ) -> list[tuple[object, int]]:
+    "(change, copy) of each augmented copy of a clip: the change and which of its random copies (`model_inputs`'s `copy`)."
+    changes = (augment,) * copies if isinstance(copies, int) else tuple(copies)
+    return [(c, draw * changes.count(c) + changes[:i].count(c)) for i, c in enumerate(changes)]
+
 def training_inputs(features:str, # a feature recipe's name (`model.features`)
                     manifest:pd.DataFrame, # the training clips
-                    copies:int=2, # augmented copies of each clip
+                    copies:int|tuple=2, # augmented copies of each clip: how many `augment` makes, or the change of each (`copy_changes`)
                     augment=Augment(), # how copies are made
                     n_jobs:int=1, # worker processes
                     progress:bool=True, # a progress bar
+                    draw:int=0, # which random draw of the copies (`copy_changes`)
                    ) -> tuple[object, pd.DataFrame]:
     "Inputs of each clip and its augmented copies (views per clip for arrays, extra rows for vectors), and the clip of each input."
     X, kept = model_inputs(features, manifest, n_jobs=n_jobs, progress=progress)
-    views = [model_inputs(features, kept, augment, k, n_jobs, progress) for k in range(copies)]
+    views = [model_inputs(features, kept, change, k, n_jobs, progress) for change, k in copy_changes(copies, augment, draw)]
     if any(len(v[1]) != len(kept) for v in views): raise ValueError("some augmented copies failed where their originals did not")
-    if isinstance(X, pd.DataFrame): return pd.concat([X] + [v[0] for v in views], ignore_index=True), pd.concat([kept] * (copies + 1), ignore_index=True)
+    if isinstance(X, pd.DataFrame): return pd.concat([X] + [v[0] for v in views], ignore_index=True), pd.concat([kept] * (len(views) + 1), ignore_index=True)
     return [[x, *(v[0][i] for v in views)] for i, x in enumerate(X)], kept
 
 # %% ../nbs/16_train.ipynb #f40d0877
@@ -179,7 +189,7 @@ def with_rows(X:pd.DataFrame, # training inputs (named features)
 
 def fit_family(name:str, # a name in FAMILIES
                train:pd.DataFrame, # training clips (speaker and gender columns)
-               copies:int=2, # augmented copies of each clip
+               copies:int|tuple=2, # augmented copies of each clip (see `training_inputs`)
                epochs:int|None=None, # as in `make_family`
                seed:int=0, # as in `make_family`
                features:str|None=None, # as in `make_family`
@@ -211,7 +221,7 @@ def loco_scores(family, # a name in FAMILIES, or a function of no arguments that
                 speech:pd.DataFrame, # all clips: corpus, speaker, gender columns
                 folds:pd.Series|None=None, # test fold of each clip (None: `loco_folds(speech)`)
                 pool:pd.Series|None=None, # True for clips that may be trained on (None: all)
-                copies:int=2, # augmented copies of each training clip
+                copies:int|tuple=2, # augmented copies of each training clip (see `training_inputs`)
                 augment=Augment(), # how the copies are made (see `training_inputs`)
                 conditions:dict=CONDITIONS, # name -> change applied to the test audio
                 epochs:int|None=None, # as in `make_family`
@@ -221,6 +231,7 @@ def loco_scores(family, # a name in FAMILIES, or a function of no arguments that
                 progress:bool=True, # progress bars
                 balance:bool=False, # as in `fit_family`
                 also:tuple|None=None, # as in `fit_family`: rows every fold trains on as well (they are never tested)
+                draw:int=0, # which random draw of the copies (see `copy_changes`)
                ) -> pd.DataFrame:
     "P(female) of every clip under every condition, from a model of `family` trained on the other folds' clips of `pool`."
     folds = loco_folds(speech) if folds is None else folds
@@ -228,7 +239,7 @@ def loco_scores(family, # a name in FAMILIES, or a function of no arguments that
     fold_of = dict(zip(speech.path, folds))
     make = (lambda: make_family(family, epochs, seed, features)) if isinstance(family, str) else family
     label, recipe = family if isinstance(family, str) else repr(make()), make().features
-    X, rows = training_inputs(recipe, speech[pool.to_numpy()], copies, augment, n_jobs=n_jobs, progress=progress)  # every clip that may be trained on, once for all folds
+    X, rows = training_inputs(recipe, speech[pool.to_numpy()], copies, augment, n_jobs, progress, draw)  # every clip that may be trained on, once for all folds
     extra = np.r_[np.zeros(len(rows), bool), np.ones(0 if also is None else len(also[1]), bool)]
     X, rows = with_rows(X, rows, also, recipe)
     tests = {name: model_inputs(recipe, speech, change, n_jobs=n_jobs, progress=progress) for name, change in conditions.items()}

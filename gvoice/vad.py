@@ -91,7 +91,7 @@ class SileroVAD:
         self.w_out, self.b_out = f32(weights['out.weight'][0, :, 0]), float(weights['out.bias'][0])
 
     @classmethod
-    def load(cls, path=None, # an .npz written by `convert_silero`; None: the one shipped with gvoice (loaded once)
+    def load(cls, path=None, # an .npz (a path or an open file) written by `convert_silero`; None: the one shipped with gvoice (loaded once)
             ) -> SileroVAD:
         "The detector stored in `path`, read as data only (`allow_pickle=False`)."
         if path is None: return _shipped_vad()
