@@ -25,14 +25,14 @@ import pandas as pd
 
 from gvoice.data import shared_data_dir
 from gvoice.evaluate import calibration_error, chance_calibration_error, choose_calibration, loco_calibration, summarize
-from gvoice.train import (PRETRAINED_BALANCE, PRETRAINED_FAMILY, PRETRAINED_FEATURES, SHARED_CORPORA, load_corpora, loco_pool,
+from gvoice.train import (PRETRAINED_BALANCE, PRETRAINED_COPIES, PRETRAINED_FAMILY, PRETRAINED_FEATURES, SHARED_CORPORA, load_corpora, loco_pool,
                           loco_scores, shared_corpus_specs)
 
 
 def shipped_loco_scores(shared:Path, n_jobs:int) -> pd.DataFrame:
     "The shipped recipe's leave-one-corpus-out predictions, every condition, before recalibration."
     speech = load_corpora(shared_corpus_specs(shared))
-    return loco_scores(PRETRAINED_FAMILY, speech, *loco_pool(speech), copies=2, seed=0, features=PRETRAINED_FEATURES,
+    return loco_scores(PRETRAINED_FAMILY, speech, *loco_pool(speech), copies=PRETRAINED_COPIES, seed=0, features=PRETRAINED_FEATURES,
                        n_jobs=n_jobs, progress=True, balance=PRETRAINED_BALANCE)
 
 

@@ -187,15 +187,17 @@ def _train(args) -> int:
     from gvoice.data import shared_data_dir
     from gvoice.train import PRETRAINED_FAMILY, PRETRAINED_FEATURES, train_model, train_pretrained
     args.family = args.family or PRETRAINED_FAMILY
+    given = {k: v for k, v in (('copies', args.copies), ('test', args.test), ('terms', tuple(args.terms or ()) or None)) if v is not None}  # the others: each recipe's own
     if args.pretrained:
+        unused = [f'--{k}' for k in ('test', 'epochs', 'lite') if getattr(args, k) not in (None, False)] + (['corpora'] if args.corpora else [])
+        if unused: raise ValueError(f"--pretrained takes no {', '.join(unused)}: it trains on the shared data by leave-one-corpus-out (whole corpora held out), as the shipped model was")
         shared = Path(args.shared) if args.shared else shared_data_dir()
         if shared is None: raise ValueError("--pretrained trains on the shared real speech: give --shared DIR (holding librispeech-subset/ and extra-speakers/)")
         features = args.features or (PRETRAINED_FEATURES if args.family == PRETRAINED_FAMILY else None)
-        _, scores = train_pretrained(shared, args.out, args.family, args.seed, args.jobs, progress=not args.quiet, features=features)
+        _, scores = train_pretrained(shared, args.out, args.family, args.seed, args.jobs, progress=not args.quiet, features=features, exclude=tuple(args.exclude), **given)
     elif not args.corpora: raise ValueError("name the corpora to train on (e.g. synth:data/synth), or use --pretrained")
-    else: _, scores = train_model(args.corpora, args.out, args.family, args.copies, args.test, args.seed, args.epochs, args.features,
-                                  lite=args.lite, n_jobs=args.jobs, progress=not args.quiet,
-                                  exclude=tuple(args.exclude), terms=tuple(args.terms) if args.terms else None)
+    else: _, scores = train_model(args.corpora, args.out, args.family, seed=args.seed, epochs=args.epochs, features=args.features,
+                                  lite=args.lite, n_jobs=args.jobs, progress=not args.quiet, exclude=tuple(args.exclude), **given)
     from gvoice.models import load_model
     from gvoice.predict import GenderPredictor
     tested, threshold = 'tested by leave-one-corpus-out' if args.pretrained else 'held-out', GenderPredictor(load_model(args.out)).threshold  # the one it will answer with
@@ -338,11 +340,11 @@ def _add_train(sub):
     t.add_argument('corpora', nargs='*', help='corpora as NAME:PATH (e.g. synth:data/synth, librispeech:data/LibriSpeech) or manifest CSVs')
     t.add_argument('--out', required=True, help='the model file to write (.gvm)')
     t.add_argument('--pretrained', action='store_true', help="repeat the shipped model's recipe on the shared real speech")
-    t.add_argument('--shared', help='with --pretrained: the shared data folder (default: found beside the repository)')
+    t.add_argument('--shared', help='with --pretrained: the shared data folder (default: found beside the repository); --copies, --exclude, --terms change its recipe')
     t.add_argument('--family', type=_one_of('gvoice.train', 'FAMILIES'), help=f"model family: {_FAMILIES} (default: the shipped model's, {_PRETRAINED_FAMILY})")
     t.add_argument('--features', help="another feature recipe than the family's own (a name in gvoice.features.RECIPES)")
-    t.add_argument('--copies', type=int, default=2, help='augmented copies of each training clip (default 2)')
-    t.add_argument('--test', type=float, default=0.2, help="fraction of every corpus's speakers held out (default 0.2)")
+    t.add_argument('--copies', type=int, help='augmented copies of each training clip (default 2)')
+    t.add_argument('--test', type=float, help="fraction of every corpus's speakers held out (default 0.2; not with --pretrained, which holds out whole corpora)")
     t.add_argument('--epochs', type=int, help='Keras families: train exactly this many epochs (default: early stopping)')
     t.add_argument('--lite', action='store_true', help='cnn family: save the numpy version, which loads without TensorFlow')
     t.add_argument('--seed', type=int, default=0, help='random seed (default 0)')

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,10 @@ from .models import Recalibrated, VoiceModel, take_rows
 
 # %% auto #0
 __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'PRETRAINED_FEATURES',
-           'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'FEATURE_BUDGET_MS', 'parse_corpus', 'corpus_names',
-           'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'copy_changes', 'training_inputs', 'make_family',
-           'with_rows', 'fit_family', 'heldout_scores', 'loco_scores', 'shared_corpus_specs', 'licence_terms',
-           'corpus_terms', 'load_mel128_rows', 'provenance', 'heldout_metrics', 'provenance_markdown',
+           'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'PRETRAINED_COPIES', 'FEATURE_BUDGET_MS', 'parse_corpus',
+           'corpus_names', 'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'copy_changes', 'training_inputs',
+           'make_family', 'with_rows', 'fit_family', 'heldout_scores', 'loco_scores', 'shared_corpus_specs',
+           'licence_terms', 'corpus_terms', 'load_mel128_rows', 'provenance', 'heldout_metrics', 'provenance_markdown',
            'training_recipe', 'save_with_provenance', 'train_model', 'loco_pool', 'train_pretrained',
            'evaluate_corpora']
 
@@ -309,6 +310,7 @@ PRETRAINED_FAMILY = 'svm'  # the family `gvoice train --pretrained` trains: chos
 PRETRAINED_FEATURES = 'ge2e_f0'  # its input, chosen with it
 PRETRAINED_BALANCE = True  # every corpus, and each gender within it, weighs the same in its fit (chosen by leave-one-corpus-out in notebook 17)
 PRETRAINED_TERMS = ('permissive',)  # the licence terms of the corpora the shipped model may learn from
+PRETRAINED_COPIES = 2  # augmented copies of each training clip, each `Augment()` (notebook 17 measured more, and a copy for raised voices, by leave-one-corpus-out)
 FEATURE_BUDGET_MS = 25.0  # what a shipped model's features may cost for a 3 s clip (the gate and the model need the rest of the predictor's 50 ms)
 
 # %% ../nbs/16_train.ipynb #5a914ac8
@@ -444,6 +446,21 @@ def loco_pool(speech:pd.DataFrame, # all clips: corpus, speaker and gender colum
     "The leave-one-corpus-out fold of every clip, and whether a model limited to licence `terms` may train on it (every clip is tested)."
     return loco_folds(speech), speech.corpus.map(corpus_terms(speech)).isin(terms)
 
+def _pretrained_command(family:str, # as given to `train_pretrained`
+                        seed:int, # as given to `train_pretrained`
+                        features:str|None, # as given to `train_pretrained`
+                        terms:tuple=PRETRAINED_TERMS, # as given to `train_pretrained`
+                        copies:int|tuple=PRETRAINED_COPIES, # as given to `train_pretrained`
+                        exclude:tuple=(), # as given to `train_pretrained`
+                       ) -> str:
+    "The `gvoice train --pretrained` command line that repeats a `train_pretrained` call: an option for every choice that is not the shipped one."
+    args = ['gvoice', 'train', '--pretrained', '--family', family, '--seed', str(seed)] + (['--features', features] if features else [])
+    if tuple(terms) != PRETRAINED_TERMS: args += [a for t in terms for a in ('--terms', t)]
+    if isinstance(copies, int) and copies != PRETRAINED_COPIES: args += ['--copies', str(copies)]
+    args += [a for c in exclude for a in ('--exclude', c)]
+    note = '' if isinstance(copies, int) or copies == PRETRAINED_COPIES else f"  (and copies={copies!r}, which only Python can give)"
+    return shlex.join(args) + note
+
 def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, extra-speakers, more-speakers
                      out, # the model file to write
                      family:str=PRETRAINED_FAMILY, # the model family
@@ -453,23 +470,27 @@ def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, 
                      features:str|None=PRETRAINED_FEATURES, # the family's input (None: its own)
                      terms:tuple=PRETRAINED_TERMS, # train only on corpora with these licence terms; every corpus is tested
                      balance:bool=PRETRAINED_BALANCE, # as in `fit_family`
+                     copies:int|tuple=PRETRAINED_COPIES, # augmented copies of each training clip (`copy_changes`)
+                     exclude:tuple=(), # corpora to leave out altogether, neither trained nor tested on (see `load_corpora`)
                      scores:pd.DataFrame|None=None, # this recipe's `loco_scores` on the shared speech, if computed already (None: computed here)
                     ) -> tuple[VoiceModel, pd.DataFrame]:
     "The shipped model's recipe: leave-one-corpus-out on all the shared speech, calibration and threshold from it, then the model trained on the whole pool."
-    speech = load_corpora(shared_corpus_specs(Path(shared)))
+    speech = load_corpora(shared_corpus_specs(Path(shared)), exclude)
     folds, pool = loco_pool(speech, terms)
-    if scores is None: scores = loco_scores(family, speech, folds, pool, copies=2, seed=seed, features=features, n_jobs=n_jobs, progress=progress, balance=balance)
+    if scores is None: scores = loco_scores(family, speech, folds, pool, copies=copies, seed=seed, features=features, n_jobs=n_jobs, progress=progress, balance=balance)
     platt, scores = choose_calibration(scores)
     threshold = choose_threshold(scores)
-    model = fit_family(family, speech[pool].reset_index(drop=True), 2, None, seed, features, n_jobs=n_jobs, progress=progress, balance=balance)
+    model = fit_family(family, speech[pool].reset_index(drop=True), copies, None, seed, features, n_jobs=n_jobs, progress=progress, balance=balance)
     if family == 'svm': model = LiteSVM.from_sklearn(model)  # the same probabilities from numpy arrays: loading it imports neither scikit-learn nor skops (notebook 15)
     if platt is not None: model = Recalibrated(model, platt)
     calibration = ('a temperature fitted on the leave-one-corpus-out log-odds' if platt is not None else
                    "the model's own: a temperature fitted on the leave-one-corpus-out log-odds did not lower their log loss")
-    recipe = {'family': family, 'features': model.features, 'copies': 2, 'augment': repr(Augment()), 'seed': seed, 'protocol': 'leave-one-corpus-out',
+    changes = [c for c, _ in copy_changes(copies)]
+    recipe = {'family': family, 'features': model.features, 'copies': len(changes),
+              'augment': repr(Augment()) if isinstance(copies, int) else [repr(c) for c in changes], 'seed': seed, 'protocol': 'leave-one-corpus-out',
               'terms': list(terms), 'calibration': calibration, 'threshold': 'highest that answers 95 % and loses at most half a point of strict balanced accuracy, mean over corpora',
               'weights': 'every corpus, and each gender within it, the same' if balance else 'every clip the same',
-              'command': f'gvoice train --pretrained --family {family} --seed {seed}' + (f' --features {features}' if features else '')}
+              'command': _pretrained_command(family, seed, features, terms, copies, exclude)}
     model.save(out, training=provenance(speech, pool, pd.Series(True, index=speech.index), recipe), metrics=loco_metrics(scores, threshold))
     return model, scores
 

@@ -104,3 +104,35 @@ def test_only_a_cnn_has_a_numpy_version():
     from gvoice.train import _lite
     with pytest.raises(ValueError, match='only the cnn family has a numpy version, not SklearnModel'):
         _lite(make_logreg('formants'))
+
+
+def _shared_tree(root:Path) -> Path:
+    "A small shared data folder in ../shared/data's layout, of synthetic voices: LibriSpeech readers, then two manifest folders of corpora under several licences."
+    make_corpus(root / 'librispeech-subset', n_speakers=6, utterances_per_speaker=2, seed=21, layout='librispeech', progress=False)
+    corpora = {'extra-speakers': [('VCTK', 'CC BY 4.0', 6), ('tiny', 'CC BY 4.0', 2)],                   # 'tiny' joins the fold 'other'
+               'more-speakers': [('SpeechAccentArchive', 'CC BY-NC-SA 4.0', 6), ('talk', 'research use only', 6)]}
+    for seed, (folder, parts) in enumerate(corpora.items(), 22):
+        clips = make_corpus(root / folder, n_speakers=sum(n for *_, n in parts), utterances_per_speaker=2, seed=seed, progress=False)
+        who = pd.Series([(name, note) for name, note, n in parts for _ in range(n)], index=sorted(clips.speaker.unique()))
+        clips = clips.assign(path=[str(Path(p).relative_to(root / folder)) for p in clips.path], corpus=clips.speaker.map(who.str[0]),
+                             license_note=clips.speaker.map(who.str[1]), language='en', style='read')
+        clips[['path', 'speaker', 'gender', 'corpus', 'language', 'style', 'license_note']].to_csv(root / folder / 'manifest.csv', index=False)
+    return root
+
+
+def test_pretrained_recipe_runs_on_a_shared_tree(tmp_path, monkeypatch):
+    "`gvoice train --pretrained` (the shipped model's recipe) end to end on a shared folder of synthetic voices: leave-one-corpus-out over every corpus, training only on permissive ones, with the options it is given."
+    shared = _shared_tree(tmp_path / 'shared')
+    monkeypatch.setenv('GVOICE_CACHE', str(tmp_path / 'cache'))
+    out = tmp_path / 'pre.gvm'
+    r = _gvoice('train', '--pretrained', '--shared', shared, '--out', out, '--copies', '1', '--exclude', 'talk', '--jobs', '1', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert 'the model card for data/README.md' in r.stdout and f'saved {out}' in r.stdout
+    training, metrics = (info := load_model(out).info)['training'], info['metrics']
+    assert set(metrics['per corpus, as recorded']) == {'librispeech train-clean-100', 'VCTK', 'SpeechAccentArchive', 'other'}   # 'talk' left out, 'tiny' pooled
+    trained = {k for k, c in training['corpora'].items() if c['train female speakers'] + c['train male speakers']}
+    assert trained == {'librispeech train-clean-100', 'VCTK', 'tiny'}                            # the non-commercial corpus is tested, never trained on
+    assert training['recipe']['copies'] == 1 and training['recipe']['command'].endswith('--copies 1 --exclude talk')
+    assert 0.5 <= metrics['threshold'] < 1 and set(metrics['mean over corpora']) == set(CONDITIONS)
+    bad = _gvoice('train', '--pretrained', '--shared', shared, '--out', tmp_path / 'x.gvm', '--test', '0.3')
+    assert bad.returncode == 2 and '--pretrained takes no --test' in bad.stderr and not (tmp_path / 'x.gvm').exists()
