@@ -408,6 +408,12 @@ def save_with_provenance(model:VoiceModel, # the trained model
     return model.save(path, training=training, metrics=heldout_metrics(scores))
 
 # %% ../nbs/16_train.ipynb #46a7080c
+def _repeated(option:str, # a command-line option that may be repeated, e.g. '--exclude'
+              values, # its values
+             ) -> list[str]:
+    "`option` before each of `values`, as a command line lists them."
+    return [a for v in values for a in (option, str(v))]
+
 def train_model(specs:list, # corpus specs (see `parse_corpus`)
                 out, # the model file to write
                 family:str=PRETRAINED_FAMILY, # the model family
@@ -434,8 +440,9 @@ def train_model(specs:list, # corpus specs (see `parse_corpus`)
     model = fit_family(family, speech[split == 'train'].reset_index(drop=True), copies, epochs, seed, features, also, n_jobs, progress)
     if lite: model = _lite(model)
     scores = heldout_scores(model, speech[split == 'test'].reset_index(drop=True), n_jobs=n_jobs, progress=progress)
-    options = f"--family {family} --copies {copies} --test {test} --seed {seed}" + (f" --epochs {epochs}" if epochs else '') + (f" --features {features}" if features else '') + (' --lite' if lite else '') + ''.join(f' --exclude {c}' for c in exclude) + ''.join(f' --terms {t}' for t in terms or ())
-    recipe = training_recipe(family, model.features, copies, test, seed, epochs, command or f"gvoice train {' '.join(map(str, specs))} {options}")
+    options = (['--family', family, '--copies', str(copies), '--test', str(test), '--seed', str(seed)] + (['--epochs', str(epochs)] if epochs else [])
+               + (['--features', features] if features else []) + (['--lite'] if lite else []) + _repeated('--exclude', exclude) + _repeated('--terms', terms or ()))
+    recipe = training_recipe(family, model.features, copies, test, seed, epochs, command or shlex.join(['gvoice', 'train', *map(str, specs), *options]))
     save_with_provenance(model, speech, split, scores, out, recipe, None if also is None else also[1])
     return model, scores
 
@@ -455,9 +462,9 @@ def _pretrained_command(family:str, # as given to `train_pretrained`
                        ) -> str:
     "The `gvoice train --pretrained` command line that repeats a `train_pretrained` call: an option for every choice that is not the shipped one."
     args = ['gvoice', 'train', '--pretrained', '--family', family, '--seed', str(seed)] + (['--features', features] if features else [])
-    if tuple(terms) != PRETRAINED_TERMS: args += [a for t in terms for a in ('--terms', t)]
+    if tuple(terms) != PRETRAINED_TERMS: args += _repeated('--terms', terms)
     if isinstance(copies, int) and copies != PRETRAINED_COPIES: args += ['--copies', str(copies)]
-    args += [a for c in exclude for a in ('--exclude', c)]
+    args += _repeated('--exclude', exclude)
     note = '' if isinstance(copies, int) or copies == PRETRAINED_COPIES else f"  (and copies={copies!r}, which only Python can give)"
     return shlex.join(args) + note
 
