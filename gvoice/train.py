@@ -27,9 +27,9 @@ __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRE
            'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'PRETRAINED_COPIES', 'FEATURE_BUDGET_MS', 'parse_corpus',
            'corpus_names', 'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'copy_changes', 'training_inputs',
            'make_family', 'with_rows', 'fit_family', 'heldout_scores', 'loco_scores', 'shared_corpus_specs',
-           'licence_terms', 'corpus_terms', 'load_mel128_rows', 'provenance', 'heldout_metrics', 'provenance_markdown',
-           'training_recipe', 'save_with_provenance', 'train_model', 'loco_pool', 'train_pretrained',
-           'evaluate_corpora']
+           'licence_terms', 'corpus_terms', 'licensed', 'load_mel128_rows', 'provenance', 'heldout_metrics',
+           'provenance_markdown', 'training_recipe', 'save_with_provenance', 'train_model', 'loco_pool',
+           'train_pretrained', 'evaluate_corpora']
 
 # %% ../nbs/16_train.ipynb #977d1fc8
 def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or the path of a manifest CSV (or of a folder holding manifest.csv)
@@ -291,6 +291,15 @@ def corpus_terms(speech:pd.DataFrame, # clips with corpus and dataset columns (a
     note = lambda c: ' '.join(c.license_note.dropna().astype(str).unique()) if 'license_note' in c and c.license_note.notna().any() else LICENCES.get(c.dataset.iloc[0], '')
     return pd.Series({name: licence_terms(note(c)) for name, c in speech.groupby('corpus')}, name='terms')
 
+def licensed(speech:pd.DataFrame, # clips with corpus and dataset columns (and `license_note` from a manifest)
+             terms:tuple, # the licence terms a model may learn from (some of `TERMS`)
+            ) -> pd.Series:
+    "True for each clip of a corpus whose licence terms are among `terms`; a ValueError that names every corpus's terms when there is none."
+    by_corpus = corpus_terms(speech)
+    ok = speech.corpus.map(by_corpus).isin(terms)
+    if not ok.any(): raise ValueError(f"no corpus has licence terms among {tuple(terms)}: {by_corpus.to_dict()}")
+    return ok
+
 # %% ../nbs/16_train.ipynb #9db98261
 def load_mel128_rows(folder:Path, # the commonvoice-mel128 folder: features.npy and labels.csv
                      valid:float=0.1, # fraction of rows of each gender kept out of training, drawn at random
@@ -432,10 +441,7 @@ def train_model(specs:list, # corpus specs (see `parse_corpus`)
                ) -> tuple[VoiceModel, pd.DataFrame]:
     "Train a model of `family` on the corpora with speakers of each held out, score it under every condition, and save it with provenance."
     speech = load_corpora(specs, exclude)
-    if terms is not None:
-        allowed = corpus_terms(speech).loc[lambda t: t.isin(terms)].index
-        if not len(allowed): raise ValueError(f"no corpus has licence terms among {terms}: {corpus_terms(speech).to_dict()}")
-        speech = speech[speech.corpus.isin(allowed)].reset_index(drop=True)
+    if terms is not None: speech = speech[licensed(speech, terms)].reset_index(drop=True)
     split = heldout_split(speech, test, seed)
     model = fit_family(family, speech[split == 'train'].reset_index(drop=True), copies, epochs, seed, features, also, n_jobs, progress)
     if lite: model = _lite(model)
@@ -450,8 +456,8 @@ def train_model(specs:list, # corpus specs (see `parse_corpus`)
 def loco_pool(speech:pd.DataFrame, # all clips: corpus, speaker and gender columns (and the licence columns of `corpus_terms`)
               terms:tuple=PRETRAINED_TERMS, # the licence terms a model may learn from
              ) -> tuple[pd.Series, pd.Series]:
-    "The leave-one-corpus-out fold of every clip, and whether a model limited to licence `terms` may train on it (every clip is tested)."
-    return loco_folds(speech), speech.corpus.map(corpus_terms(speech)).isin(terms)
+    "The leave-one-corpus-out fold of every clip, and whether a model limited to licence `terms` may train on it (every clip is tested; `licensed`)."
+    return loco_folds(speech), licensed(speech, terms)
 
 def _pretrained_command(family:str, # as given to `train_pretrained`
                         seed:int, # as given to `train_pretrained`

@@ -134,5 +134,6 @@ def test_pretrained_recipe_runs_on_a_shared_tree(tmp_path, monkeypatch):
     assert trained == {'librispeech train-clean-100', 'VCTK', 'tiny'}                            # the non-commercial corpus is tested, never trained on
     assert training['recipe']['copies'] == 1 and training['recipe']['command'].endswith('--copies 1 --exclude talk')
     assert 0.5 <= metrics['threshold'] < 1 and set(metrics['mean over corpora']) == set(CONDITIONS)
-    bad = _gvoice('train', '--pretrained', '--shared', shared, '--out', tmp_path / 'x.gvm', '--test', '0.3')
-    assert bad.returncode == 2 and '--pretrained takes no --test' in bad.stderr and not (tmp_path / 'x.gvm').exists()
+    for args, message in ((['--test', '0.3'], '--pretrained takes no --test'), (['--terms', 'share-alike'], "no corpus has licence terms among ('share-alike',)")):
+        bad = _gvoice('train', '--pretrained', '--shared', shared, '--out', tmp_path / 'x.gvm', *args)
+        assert bad.returncode == 2 and message in bad.stderr and not (tmp_path / 'x.gvm').exists(), bad.stderr
