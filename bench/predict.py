@@ -6,7 +6,7 @@ A benchmark, not a test: it prints figures and asserts nothing. Targets (issue 1
 `GenderPredictor.pretrained()` in under 1 s (in a fresh process; its first prediction, which imports the gate's filters and reads the speaker
 encoder, is timed too), a 3 s clip in under 30 ms after warm-up (gate, features
 and model), an hour of audio in under a minute. The 3 s clip is timed with each LSTM backend of the speaker encoder that is installed
-(numpy always, onnxruntime with `pip install "gvoice[fast]"`; notebook 17), taking turns; the rest runs with the default ('auto').
+(numpy always, onnxruntime with `pip install "gvoice[fast]"`; notebook 17), taking turns; the rest runs as the process was started ('auto' unless GVOICE_LSTM is set).
 The speech is real where ../shared/data is present (the output says which), else synthetic.
 """
 import argparse
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +59,23 @@ def long_file(files:list, minutes:float, folder:Path) -> Path:
 
 
 def parts(model) -> list:
-    "(name, function of (y, sr)) for the gate and each feature function of `model`'s recipe, in the order a prediction runs them."
-    from gvoice.features import get_recipe
+    "(name, function of (y, sr)) for the gate and each feature function of `model`'s recipe (a FeatureSet's parts, an ArrayRecipe's one computation), in the order a prediction runs them."
+    from gvoice.features import FeatureSet, get_recipe
     from gvoice.gate import speech_gate
     recipe = get_recipe(model.features)
-    return [('speech_gate', speech_gate)] + [(f.__name__, f) for name in (recipe.of or (recipe.name,)) for f in get_recipe(name).parts]
+    fns = [f for name in (recipe.of or (recipe.name,)) for f in get_recipe(name).parts] if isinstance(recipe, FeatureSet) else [recipe.compute]
+    return [('speech_gate', speech_gate)] + [(getattr(f, '__name__', recipe.name), f) for f in fns]
+
+
+@contextmanager
+def lstm_env(backend:str):
+    "GVOICE_LSTM set to `backend` inside the block, and back to what it was (or unset) after it."
+    before = os.environ.get('GVOICE_LSTM')
+    os.environ['GVOICE_LSTM'] = backend
+    try: yield
+    finally:
+        if before is None: del os.environ['GVOICE_LSTM']
+        else: os.environ['GVOICE_LSTM'] = before
 
 
 def clip_ms(predictor, y:np.ndarray, backends:list, rounds:int=5, runs:int=10) -> dict:
@@ -70,9 +83,7 @@ def clip_ms(predictor, y:np.ndarray, backends:list, rounds:int=5, runs:int=10) -
     times = {b: [] for b in backends}
     for _ in range(rounds):
         for b in backends:
-            os.environ['GVOICE_LSTM'] = b
-            times[b].extend(timings_ms(lambda: predictor.predict(y, 16000), runs, warmup=3))
-    del os.environ['GVOICE_LSTM']
+            with lstm_env(b): times[b].extend(timings_ms(lambda: predictor.predict(y, 16000), runs, warmup=3))
     return {b: np.array(t) for b, t in times.items()}
 
 
@@ -92,11 +103,9 @@ def main():
     print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 1 s); "
           f"its first prediction, of a 3 s file (importing scipy.signal for the gate, reading the encoder, preparing its LSTM): {t_first:.2f} s")
     for backend, times in clip_ms(predictor, y, installed_lstm_backends()).items():
-        os.environ['GVOICE_LSTM'] = backend
         print(f"a 3 s clip, the encoder's LSTM on {backend}: {np.median(times):.1f} ms per prediction (median of {len(times)}; fastest {times.min():.1f} ms; "
               f"gate, features, model; target < 30 ms)")
-        print("  of which: " + ", ".join(f"{name} {median_ms(lambda: fn(y, 16000)):.1f} ms" for name, fn in parts(predictor.model)))
-    del os.environ['GVOICE_LSTM']
+        with lstm_env(backend): print("  of which: " + ", ".join(f"{name} {median_ms(lambda: fn(y, 16000)):.1f} ms" for name, fn in parts(predictor.model)))
     with tempfile.TemporaryDirectory() as d:
         path = long_file(files, args.minutes, Path(d))
         t0 = time.perf_counter(); r = predictor.predict_file(path); el = time.perf_counter() - t0
