@@ -200,11 +200,12 @@ def _train(args) -> int:
                                   lite=args.lite, n_jobs=args.jobs, progress=not args.quiet, exclude=tuple(args.exclude), **given)
     from gvoice.models import load_model
     from gvoice.predict import GenderPredictor
-    tested, threshold = 'tested by leave-one-corpus-out' if args.pretrained else 'held-out', GenderPredictor(load_model(args.out)).threshold  # the one it will answer with
+    saved = load_model(args.out)   # read back once: its threshold is the one it will answer with, its card what it records
+    tested, threshold = 'tested by leave-one-corpus-out' if args.pretrained else 'held-out', GenderPredictor(saved).threshold
     print(f"{tested} speakers ({scores.speaker.nunique()}), P(female) of {args.family}:\n{_report(scores, threshold)}\n\nsaved {args.out}")
     if args.pretrained:
         from gvoice.train import provenance_markdown
-        print(f"\nthe model card for data/README.md:\n\n{provenance_markdown(load_model(args.out).info)}")
+        print(f"\nthe model card for data/README.md:\n\n{provenance_markdown(saved.info)}")
     return 0
 
 # %% ../nbs/90_cli.ipynb #f2fe7aca
