@@ -267,7 +267,7 @@ def _demo(args) -> int:
 # %% ../nbs/90_cli.ipynb #1b59f920
 _LAYOUTS = 'gvoice, librispeech, audiomnist, commonvoice, voxceleb1, folders'  # for --help, which must not import what defines them (tested below)
 _FAMILIES = 'floor, logreg, svm, dense, dense_cv, cnn, encoder'
-_PRETRAINED_FAMILY = 'svm'  # gvoice.train.PRETRAINED_FAMILY, written out so that --help does not import gvoice.train
+_PRETRAINED_FAMILY, _PRETRAINED_COPIES = 'svm', 2  # gvoice.train.PRETRAINED_FAMILY and PRETRAINED_COPIES, written out so that --help does not import gvoice.train
 _TERMS = "permissive, share-alike, non-commercial, 'research only', unstated"
 
 def _one_of(module:str, # the module that defines the names
@@ -344,7 +344,7 @@ def _add_train(sub):
     t.add_argument('--shared', help='with --pretrained: the shared data folder (default: found beside the repository); --copies, --exclude, --terms change its recipe')
     t.add_argument('--family', type=_one_of('gvoice.train', 'FAMILIES'), help=f"model family: {_FAMILIES} (default: the shipped model's, {_PRETRAINED_FAMILY})")
     t.add_argument('--features', help="another feature recipe than the family's own (a name in gvoice.features.RECIPES)")
-    t.add_argument('--copies', type=int, help='augmented copies of each training clip (default 2)')
+    t.add_argument('--copies', type=int, help=f'augmented copies of each training clip (default {_PRETRAINED_COPIES})')
     t.add_argument('--test', type=float, help="fraction of every corpus's speakers held out (default 0.2; not with --pretrained, which holds out whole corpora)")
     t.add_argument('--epochs', type=int, help='Keras families: train exactly this many epochs (default: early stopping)')
     t.add_argument('--lite', action='store_true', help='cnn family: save the numpy version, which loads without TensorFlow')

@@ -153,6 +153,11 @@ def _write_npz(path:Path, arrays:dict):
             buf = io.BytesIO(); np.lib.format.write_array(buf, np.asarray(a), allow_pickle=False)
             z.writestr(zipfile.ZipInfo(f'{name}.npy', date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue())
 
+def _read_weights(path) -> tuple[dict, dict]:
+    "The arrays of a weights file written by `_write_npz`, and their provenance (the JSON in 'meta'), read as data only (`allow_pickle=False`)."
+    with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+    return arrays, json.loads(arrays.pop('meta').tobytes())
+
 def convert_resemblyzer(pt_path, # resemblyzer's pretrained.pt
                         out_path, # the .npz to write
                        ) -> Path:
@@ -426,11 +431,6 @@ class SpeakerEncoder:
 
 # %% ../nbs/17_transfer.ipynb #e2fdaf58
 GE2E_SHA256 = 'bcd0121290de83c8ec6856b87a769170055ef01a04366437041b331c273d41e8'  # of the shipped file: a changed file is refused (and, named in this code, it changes every cached embedding's key)
-
-def _read_weights(path) -> tuple[dict, dict]:
-    "The arrays of a weights file written by `_write_npz`, and their provenance (the JSON in 'meta'), read as data only (`allow_pickle=False`)."
-    with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
-    return arrays, json.loads(arrays.pop('meta').tobytes())
 
 def _verified(path:Path, # a weights file shipped inside the package
               sha256:str, # the SHA-256 it was shipped with

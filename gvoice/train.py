@@ -471,7 +471,7 @@ def _pretrained_command(family:str, # as given to `train_pretrained`
     if tuple(terms) != PRETRAINED_TERMS: args += _repeated('--terms', terms)
     if isinstance(copies, int) and copies != PRETRAINED_COPIES: args += ['--copies', str(copies)]
     args += _repeated('--exclude', exclude)
-    note = '' if isinstance(copies, int) or copies == PRETRAINED_COPIES else f"  (and copies={copies!r}, which only Python can give)"
+    note = '' if isinstance(copies, int) else f"  (and copies={copies!r}, which only Python can give)"  # a change for each copy: no option says that
     return shlex.join(args) + note
 
 def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, extra-speakers, more-speakers
