@@ -3,7 +3,7 @@
     python bench/predict.py [--minutes 60]
 
 A benchmark, not a test: it prints figures and asserts nothing. Targets (issue 14), on 2 CPU cores:
-`GenderPredictor.pretrained()` in under 1 s (in a fresh process; its first prediction, which imports the gate's filters and reads the speaker
+`GenderPredictor.pretrained()` in under 1 s (in a fresh process; its first prediction, which reads the speaker
 encoder, is timed too), a 3 s clip in under 30 ms after warm-up (gate, features
 and model), an hour of audio in under a minute. The 3 s clip is timed with each LSTM backend of the speaker encoder that is installed
 (numpy always, onnxruntime with `pip install "gvoice[fast]"`; notebook 17), taking turns; the rest runs as the process was started ('auto' unless GVOICE_LSTM is set).
@@ -41,7 +41,7 @@ def speech_files() -> tuple[list, str]:
 
 def load_seconds(clip:Path, # a short recording for the first prediction
                  runs:int=3) -> tuple[float, float, float]:
-    "Median seconds, in fresh processes, to import gvoice.predict, to run GenderPredictor.pretrained(), and for its first prediction (on `clip`), which imports scipy.signal for the gate, reads the speaker encoder and prepares its LSTM (with onnxruntime: writes the ONNX model, opens a session)."
+    "Median seconds, in fresh processes, to import gvoice.predict, to run GenderPredictor.pretrained(), and for its first prediction (on `clip`), which reads the speaker encoder and prepares its LSTM (with onnxruntime: writes the ONNX model, opens a session)."
     times = np.array([[float(v) for v in subprocess.run([sys.executable, '-c', LOAD, str(clip)], capture_output=True, text=True, check=True,
                                                          env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}).stdout.split()] for _ in range(runs)])
     return tuple(np.median(times, axis=0))
@@ -101,7 +101,7 @@ def main():
         sf.write(clip, y, 16000)
         t_import, t_load, t_first = load_seconds(clip)
     print(f"import gvoice.predict: {t_import:.2f} s; GenderPredictor.pretrained(): {t_load:.2f} s (target < 1 s); "
-          f"its first prediction, of a 3 s file (importing scipy.signal for the gate, reading the encoder, preparing its LSTM): {t_first:.2f} s")
+          f"its first prediction, of a 3 s file (reading the encoder, preparing its LSTM): {t_first:.2f} s")
     for backend, times in clip_ms(predictor, y, installed_lstm_backends()).items():
         print(f"a 3 s clip, the encoder's LSTM on {backend}: {np.median(times):.1f} ms per prediction (median of {len(times)}; fastest {times.min():.1f} ms; "
               f"gate, features, model; target < 30 ms)")

@@ -9,17 +9,59 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
+import scipy.fft
 
 from .audio import check_mono, detect_speech, frame_rms_db, limit_peak, loudest_level, plot_segments, resample, true_runs
 from .pitch_formants import HOP_SECONDS, PitchTrack, yin_track
 from .vad import vad_seconds
 
 # %% auto #0
-__all__ = ['PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND', 'HARMONIC_BAND', 'BEAT_SR', 'STEADY_FRAMES', 'STEADY_CENTS',
-           'NOTE_SECONDS', 'NOTE_CENTS', 'NOTE_BREAK_CENTS', 'VIBRATO_HZ', 'VIBRATO_REGULARITY', 'MIN_VOICED',
-           'MAX_STEADY', 'MAX_VIBRATO', 'MIN_SPEECH', 'QUIET_DBFS', 'SILENT_DBFS', 'THIN_VOICE', 'BEAT_VOICE',
-           'pitch_track', 'cents', 'voice_frames', 'beat_track', 'steady_steps', 'vibrato_notes', 'Gate', 'raise_quiet',
-           'speech_gate', 'plot_gate']
+__all__ = ['IMPULSE_TAIL', 'PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND', 'HARMONIC_BAND', 'BEAT_SR', 'STEADY_FRAMES',
+           'STEADY_CENTS', 'NOTE_SECONDS', 'NOTE_CENTS', 'NOTE_BREAK_CENTS', 'VIBRATO_HZ', 'VIBRATO_REGULARITY',
+           'MIN_VOICED', 'MAX_STEADY', 'MAX_VIBRATO', 'MIN_SPEECH', 'QUIET_DBFS', 'SILENT_DBFS', 'THIN_VOICE',
+           'BEAT_VOICE', 'butter_bandpass', 'band_pass', 'pitch_track', 'cents', 'voice_frames', 'beat_track',
+           'steady_steps', 'vibrato_notes', 'Gate', 'raise_quiet', 'speech_gate', 'plot_gate']
+
+# %% ../nbs/13_speech_gate.ipynb #02d49edc
+IMPULSE_TAIL = 1e-13  # a band-pass's impulse response is cut where its slowest pole has decayed to this
+
+def butter_bandpass(band:tuple, # (low, high) edges, Hz
+                    sr:int, # sample rate, Hz
+                    order:int=4, # the low-pass prototype's order (the band-pass has twice as many poles)
+                   ) -> tuple[np.ndarray, np.ndarray, float]:
+    "Zeros, poles and gain of a digital Butterworth band-pass, as `scipy.signal.butter(order, band, 'bandpass', fs=sr, output='zpk')` designs it."
+    low, high = 2 * sr * np.tan(np.pi * np.asarray(band, dtype=float) / sr)  # pre-warped: the analogue edges that the bilinear transform maps onto `band`
+    width, centre = high - low, np.sqrt(low * high)
+    p = -np.exp(1j * np.pi * np.arange(1 - order, order, 2) / (2 * order)) * width / 2  # the low-pass prototype's poles, scaled to half the band
+    split = np.sqrt(p * p - centre * centre)
+    p = np.concatenate([p + split, p - split])  # each on either side of the band's centre
+    zeros = np.r_[np.ones(order), -np.ones(order)]  # the band-pass's zeros at s = 0 and at infinity land on z = 1 and z = -1
+    return zeros, (2 * sr + p) / (2 * sr - p), float(np.real(width ** order * (2 * sr) ** order / np.prod(2 * sr - p)))
+
+@cache
+def _band_pass_kernel(band:tuple, sr:int) -> tuple[int, np.ndarray]:
+    "The length of the band-pass's impulse response, cut at IMPULSE_TAIL, and its spectrum on an FFT block of about four times that length."
+    zeros, poles, gain = butter_bandpass(band, sr)
+    taps = int(np.ceil(np.log(IMPULSE_TAIL) / np.log(np.abs(poles).max())))
+    n = 1 << int(np.ceil(np.log2(4 * taps)))
+    z = np.exp(2j * np.pi * np.arange(n // 2 + 1) / n)[:, None]
+    response = np.fft.irfft(gain * np.prod(z - zeros, axis=1) / np.prod(z - poles, axis=1), n)[:taps]  # H(z) on the unit circle -> h
+    return taps, np.fft.rfft(response, n)
+
+def band_pass(y:np.ndarray, # mono samples
+              band:tuple, # (low, high) edges, Hz
+              sr:int, # their sample rate, Hz
+             ) -> np.ndarray:
+    "`y` through a 4th-order Butterworth band-pass started from rest (`scipy.signal.sosfilt` of `butter_bandpass`), by FFT overlap-add; float64."
+    taps, spectrum = _band_pass_kernel(tuple(band), sr)
+    n = 2 * (len(spectrum) - 1)
+    step = n - taps + 1  # new samples per block: the rest of each block's output is the tail it adds to the next
+    x = np.asarray(y, dtype=np.float64)
+    blocks = np.zeros((-(-len(x) // step), step)); blocks.ravel()[:len(x)] = x
+    out = scipy.fft.irfft(scipy.fft.rfft(blocks, n, axis=1) * spectrum, n, axis=1)
+    out[1:, :taps - 1] += out[:-1, step:]
+    return out[:, :step].ravel()[:len(x)]
+
 
 # %% ../nbs/13_speech_gate.ipynb #f9dcfd5d
 PITCH_SR = 8000  # Hz: the pitch analysis runs at 8 kHz (a voice's period needs nothing above 4 kHz)
@@ -27,19 +69,12 @@ VOICE_F0 = (60.0, 400.0)  # Hz: speaking voices, from a deep bass to a high fema
 MAX_STEP_CENTS = 100.0  # a voice's pitch moves by less than a semitone in 10 ms
 PITCH_BAND = (50.0, 3000.0)  # Hz: YIN hears only this band: a DC offset or rumble below it, hiss above it, hide a voice's period
 
-@cache
-def _band_filter(band:tuple, sr:int) -> np.ndarray:
-    "A 4th-order Butterworth band-pass of `band` (Hz) at `sr`, as second-order sections, designed on first use."
-    from scipy.signal import butter
-    return butter(4, band, 'bandpass', fs=sr, output='sos')
-
 def pitch_track(y:np.ndarray, # mono samples
                 sr:int, # their sample rate, Hz
                ) -> PitchTrack:
     "YIN F0 and voicing of `y` on 10 ms frames, computed at 8 kHz on the band PITCH_BAND (`gvoice.pitch_formants.yin_track`)."
     y8 = resample(np.asarray(y, dtype=np.float32), sr, PITCH_SR)
-    from scipy.signal import sosfilt
-    y8 = sosfilt(_band_filter(PITCH_BAND, PITCH_SR), y8).astype(np.float32) if len(y8) else y8
+    y8 = band_pass(y8, PITCH_BAND, PITCH_SR).astype(np.float32)
     return yin_track(y8, PITCH_SR)
 
 def cents(f0:np.ndarray, # F0 in Hz, NaN or 0 where unvoiced
@@ -66,8 +101,7 @@ def beat_track(y:np.ndarray, # mono samples
               ) -> PitchTrack:
     "The pitch of the beat between `y`'s upper harmonics: `pitch_track` of the squared HARMONIC_BAND, on the same 10 ms grid."
     y16 = resample(np.asarray(y, dtype=np.float32), sr, BEAT_SR)
-    from scipy.signal import sosfilt
-    x = sosfilt(_band_filter(HARMONIC_BAND, BEAT_SR), y16) if len(y16) else y16
+    x = band_pass(y16, HARMONIC_BAND, BEAT_SR)
     return pitch_track((x * x).astype(np.float32), BEAT_SR)
 
 # %% ../nbs/13_speech_gate.ipynb #8ef234e2

@@ -34,16 +34,16 @@ def test_each_command_says_what_it_does():
 
 
 def test_importing_the_predictor_does_not_import_the_course(imported_by):
-    "Another project's `import gvoice.predict` brings no TensorFlow, no plotting, and not scipy.signal (0.4 s) until the gate filters."
+    "Another project's `import gvoice.predict` brings no TensorFlow, no plotting, no scipy.signal and no training code."
     assert imported_by('import gvoice.predict', ('tensorflow', 'keras', 'matplotlib', 'scipy.signal', 'gvoice.train')) == []
 
 
 def test_pretrained_prediction_never_imports_tensorflow_or_numba(tmp_path, imported_by):
-    "Predicting a file with the shipped model imports no TensorFlow, no plotting, no scikit-learn or skops (a second, notebook 15), and no numba (librosa's kernels compile on first use, seconds on a fresh install)."
+    "Predicting a file with the shipped model imports no TensorFlow, no plotting, no scikit-learn or skops (a second, notebook 15), no numba (librosa's kernels compile on first use, seconds on a fresh install), and no scipy.signal (half a second: the gate's band-pass is numpy's, notebook 13)."
     y, _ = synthesize_utterance(sample_speakers(1, seed=5)[0], seed=2, duration=3.0)
     clip = save_audio(tmp_path / 'voice.wav', y, 16000)
     code = f"from gvoice.predict import GenderPredictor\nGenderPredictor.pretrained().predict_file({str(clip)!r})"
-    assert imported_by(code, ('tensorflow', 'keras', 'matplotlib', 'gvoice.train', 'gvoice.synth', 'numba', 'librosa.core', 'sklearn', 'skops')) == []
+    assert imported_by(code, ('tensorflow', 'keras', 'matplotlib', 'gvoice.train', 'gvoice.synth', 'numba', 'librosa.core', 'sklearn', 'skops', 'scipy.signal')) == []
 
 
 def test_first_demo_compiles_nothing(tmp_path, monkeypatch, imported_by):
