@@ -20,7 +20,7 @@ __all__ = ['IMPULSE_TAIL', 'PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND
            'STEADY_CENTS', 'NOTE_SECONDS', 'NOTE_CENTS', 'NOTE_BREAK_CENTS', 'VIBRATO_HZ', 'VIBRATO_REGULARITY',
            'MIN_VOICED', 'MAX_STEADY', 'MAX_VIBRATO', 'MIN_SPEECH', 'QUIET_DBFS', 'SILENT_DBFS', 'THIN_VOICE',
            'BEAT_VOICE', 'butter_bandpass', 'band_pass', 'pitch_track', 'cents', 'voice_frames', 'beat_track',
-           'steady_steps', 'vibrato_notes', 'Gate', 'raise_quiet', 'speech_gate', 'plot_gate']
+           'steady_steps', 'vibrato_notes', 'Gate', 'voice_pitch', 'raise_quiet', 'speech_gate', 'plot_gate']
 
 # %% ../nbs/13_speech_gate.ipynb #02d49edc
 IMPULSE_TAIL = 1e-13  # a band-pass's impulse response is cut where its slowest pole has decayed to this
@@ -194,6 +194,16 @@ def _analyse(y:np.ndarray, sr:int, track_pitch=pitch_track, activity=None) -> di
     return {**out, 'track': track, 'active_mask': active, 'voice_mask': voice, 'vibrato_mask': vibrato,
             'active': int(active.sum()), 'voice': int(voice.sum()), 'steady': steady, 'steps': steps,
             'vibrato': int(vibrato.sum()), 'f0': track.f0[voice]}
+
+# %% ../nbs/13_speech_gate.ipynb #62d18f3b
+def voice_pitch(y:np.ndarray, # mono samples
+                sr:int, # their sample rate, Hz
+               ) -> tuple[np.ndarray, np.ndarray]:
+    "Frame times (s), and the first look's F0 (Hz) on the frames `_analyse` counts as voice, NaN elsewhere; both empty when there is no speech."
+    a = _analyse(np.asarray(y, dtype=np.float32), sr)
+    if a['track'] is None: return np.zeros(0), np.zeros(0)
+    return a['track'].times, np.where(a['voice_mask'], a['track'].f0, np.nan)
+
 
 # %% ../nbs/13_speech_gate.ipynb #ce735149
 def _measures(blocks:list) -> tuple[dict, dict]:

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from .audio import AudioError, MicrophoneError, input_devices, rms_dbfs, stream_audio, to_mono
 from .audio import check_device, input_device, import_sounddevice  # the microphone checks of `record_audio`
-from .gate import VOICE_F0, pitch_track
+from .gate import voice_pitch
 from .models import log_odds
 from .predict import GenderPredictor, verdict
 from .synth import sample_speakers, synthesize_utterance
@@ -300,13 +300,11 @@ def plot_take(y:np.ndarray, # mono samples
               ax=None, # matplotlib axes to draw on; None: a new figure (without pyplot: safe in threads)
               fmax:float=1000.0, # highest frequency shown, Hz
              ):
-    "Spectrogram of `y` up to `fmax` with its F0 track over it; returns the axes."
+    "Spectrogram of `y` up to `fmax` with the F0 of the voice the gate hears over it (`gvoice.gate.voice_pitch`); returns the axes."
     if ax is None: ax = Figure(figsize=(7, 2.6), layout='constrained').subplots()
     if len(y) >= 1024:
         with np.errstate(divide='ignore'): ax.specgram(y, NFFT=1024, Fs=sr, noverlap=768, cmap='magma', vmin=-140)  # log10(0) in digital silence
-    track = pitch_track(y, sr)
-    f0 = np.where(track.voiced & (track.f0 >= VOICE_F0[0]) & (track.f0 <= VOICE_F0[1]), track.f0, np.nan)
-    ax.plot(track.times, f0, '.', color='cyan', ms=2.5, label='F0')
+    ax.plot(*voice_pitch(y, sr), '.', color='cyan', ms=2.5, label='F0 of the voice')
     ax.set(ylim=(0, fmax), xlim=(0, max(len(y) / sr, 0.1)), xlabel='time (s)', ylabel='frequency (Hz)')
     if result is not None:
         p = result['p_female']
