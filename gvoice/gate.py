@@ -62,7 +62,6 @@ def band_pass(y:np.ndarray, # mono samples
     out[1:, :taps - 1] += out[:-1, step:]
     return out[:, :step].ravel()[:len(x)]
 
-
 # %% ../nbs/13_speech_gate.ipynb #f9dcfd5d
 PITCH_SR = 8000  # Hz: the pitch analysis runs at 8 kHz (a voice's period needs nothing above 4 kHz)
 VOICE_F0 = (60.0, 400.0)  # Hz: speaking voices, from a deep bass to a high female voice
@@ -203,7 +202,6 @@ def voice_pitch(y:np.ndarray, # mono samples
     a = _analyse(np.asarray(y, dtype=np.float32), sr)
     if a['track'] is None: return np.zeros(0), np.zeros(0)
     return a['track'].times, np.where(a['voice_mask'], a['track'].f0, np.nan)
-
 
 # %% ../nbs/13_speech_gate.ipynb #ce735149
 def _measures(blocks:list) -> tuple[dict, dict]:
