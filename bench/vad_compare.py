@@ -3,16 +3,17 @@ Silero VAD (ONNX, run with onnxruntime) and WebRTC's VAD.
 
     python bench/vad_compare.py [--signals 24] [--csv out.csv]
 
-The material: clean read speech of the LibriSpeech subset in ../shared/data, two utterances per test signal with
-0.5–1.5 s of a quiet room before, between and after them. The truth is known frame by frame: a 10 ms frame is speech
-when the clean utterance there is within 35 dB of its loudest frame (gaps under 100 ms bridged, the closures inside
-words); the inserted pauses are never speech. Then noise over the whole signal at several SNRs (relative to the
-speech): white, pink, and babble (four other readers talking at once; the detector should still find only the
-target, which no detector here can). Per detector: frame precision, recall and F1 over all signals of a condition,
-and the median relative error of the seconds of speech found. Silero and WebRTC are optional (pip install silero-vad
-onnxruntime webrtcvad-wheels; silero-vad is installed with --no-deps: its ONNX model is used without torch); where they
-or the shared data are absent it says so. Notebook 13 shows this script's table. The speech gate runs the same Silero
-model in numpy (gvoice.vad, notebook 12a; tests/test_vad.py checks the two agree), as its third look only.
+The material: clean read speech of the LibriSpeech subset in ../shared/data (each utterance's own DC offset removed),
+two utterances per test signal with 0.5–1.5 s of a quiet room before, between and after them. The truth is known
+frame by frame: a 10 ms frame is speech when the clean utterance there is within 35 dB of its loudest frame (gaps
+under 100 ms bridged, the closures inside words); the inserted pauses are never speech. Then noise over the whole
+signal at several SNRs (relative to the speech): white, pink, and babble (four other readers talking at once; the
+detector should still find only the target, which no detector here can). Per detector: frame precision, recall and F1
+over all signals of a condition, and the median relative error of the seconds of speech found. Silero and WebRTC are
+optional (pip install silero-vad onnxruntime webrtcvad-wheels; silero-vad is installed with --no-deps: its ONNX model
+is used without torch); where they or the shared data are absent it says so. Notebook 13 shows this script's table.
+The speech gate runs the same Silero model in numpy (gvoice.vad, notebook 12a; tests/test_vad.py checks the two
+agree), as its third look only.
 """
 import os
 
@@ -153,6 +154,7 @@ def make_signals(paths, n_signals, seed=0, max_seconds=6.0):
                 parts.append(np.zeros(m * int(HOP * SR), np.float32)); truth.append(np.zeros(m, bool))
             else:
                 u = u[:len(u) // int(HOP * SR) * int(HOP * SR)]
+                u = u - u.mean()  # clean speech: an utterance's own small offset would count as sound in the truth
                 parts.append(u / np.abs(u).max() * 0.5); truth.append(truth_frames(u))
         others = [utts[o] for o in rng.choice([o for o in range(len(utts)) if o not in (i, j)], 4, replace=False)]
         out.append((np.concatenate(parts).astype(np.float32), np.concatenate(truth), others))

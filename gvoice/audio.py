@@ -554,6 +554,8 @@ def detect_speech(y:np.ndarray, # mono samples
                   pad:float=0.05, # seconds added to both ends of each segment
                  ) -> SpeechActivity:
     "Voice activity detection on band levels above their noise floors: speech segments of `y` and whether there is enough speech."
+    y = np.asarray(y)
+    if len(y): y = y - y.mean()  # a DC offset is no sound: left in, it fills the lowest band, where a man's pitch lies
     frame, hop = frame_lengths(sr, None, None)
     db = frame_rms_db(y, sr)
     snr = band_snr_db(y, sr, floor_dbfs=silence_dbfs)

@@ -155,7 +155,7 @@ def vibrato_notes(c:np.ndarray, # (n_frames,) F0 in cents (see `cents`)
 MIN_VOICED = 0.07  # below this voiced fraction: noise, not a voice (a drum kit's kicks in noise reach 0.066 on the 50–3000 Hz track)
 MAX_STEADY = 0.42  # above this steady fraction (plus one standard error): music or a tone
 MAX_VIBRATO = 0.40  # above this vibrato fraction: held notes with vibrato
-MIN_SPEECH = 0.215  # s: between a 0.2 s blip (measured as 0.18–0.21 s: speech is counted in 10 ms frames) and the shortest spoken digits (0.22 s)
+MIN_SPEECH = 0.215  # s: between a 0.2 s blip (measured as 0.18–0.21 s: speech is counted in 10 ms frames) and the shortest real spoken digit (0.23 s)
 QUIET_DBFS = -15.0  # dBFS: the gate hears a quieter recording as if raised until its loudest frames reach this (the median of real speech's)
 SILENT_DBFS = -70.0  # dBFS: loudest frames below this are silence, never raised (a muted microphone's hiss)
 THIN_VOICE = 0.25  # s: "music or a tone" said on less voice than this may be overruled by the second look
