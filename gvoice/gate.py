@@ -16,11 +16,12 @@ from .pitch_formants import HOP_SECONDS, PitchTrack, yin_track
 from .vad import vad_seconds
 
 # %% auto #0
-__all__ = ['IMPULSE_TAIL', 'PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND', 'HARMONIC_BAND', 'BEAT_SR', 'STEADY_FRAMES',
-           'STEADY_CENTS', 'NOTE_SECONDS', 'NOTE_CENTS', 'NOTE_BREAK_CENTS', 'VIBRATO_HZ', 'VIBRATO_REGULARITY',
-           'MIN_VOICED', 'MAX_STEADY', 'MAX_VIBRATO', 'MIN_SPEECH', 'QUIET_DBFS', 'SILENT_DBFS', 'THIN_VOICE',
-           'BEAT_VOICE', 'butter_bandpass', 'band_pass', 'pitch_track', 'cents', 'voice_frames', 'beat_track',
-           'steady_steps', 'vibrato_notes', 'Gate', 'voice_pitch', 'raise_quiet', 'speech_gate', 'plot_gate']
+__all__ = ['IMPULSE_TAIL', 'BAND_PASS_CHUNK', 'PITCH_SR', 'VOICE_F0', 'MAX_STEP_CENTS', 'PITCH_BAND', 'HARMONIC_BAND', 'BEAT_SR',
+           'STEADY_FRAMES', 'STEADY_CENTS', 'NOTE_SECONDS', 'NOTE_CENTS', 'NOTE_BREAK_CENTS', 'VIBRATO_HZ',
+           'VIBRATO_REGULARITY', 'MIN_VOICED', 'MAX_STEADY', 'MAX_VIBRATO', 'MIN_SPEECH', 'QUIET_DBFS', 'SILENT_DBFS',
+           'THIN_VOICE', 'BEAT_VOICE', 'butter_bandpass', 'band_pass', 'pitch_track', 'cents', 'voice_frames',
+           'beat_track', 'steady_steps', 'vibrato_notes', 'Gate', 'voice_pitch', 'raise_quiet', 'speech_gate',
+           'plot_gate']
 
 # %% ../nbs/13_speech_gate.ipynb #02d49edc
 IMPULSE_TAIL = 1e-13  # a band-pass's impulse response is cut where its slowest pole has decayed to this
@@ -48,19 +49,28 @@ def _band_pass_kernel(band:tuple, sr:int) -> tuple[int, np.ndarray]:
     response = np.fft.irfft(gain * np.prod(z - zeros, axis=1) / np.prod(z - poles, axis=1), n)[:taps]  # H(z) on the unit circle -> h
     return taps, np.fft.rfft(response, n)
 
+BAND_PASS_CHUNK = 1 << 20  # samples `band_pass` filters at once (8 MB of float64): its memory stays bounded whatever the length
+
 def band_pass(y:np.ndarray, # mono samples
               band:tuple, # (low, high) edges, Hz
               sr:int, # their sample rate, Hz
+              chunk:int=BAND_PASS_CHUNK, # about this many samples are filtered at once (whole FFT blocks, at least one)
              ) -> np.ndarray:
     "`y` through a 4th-order Butterworth band-pass started from rest (`scipy.signal.sosfilt` of `butter_bandpass`), by FFT overlap-add; float64."
     taps, spectrum = _band_pass_kernel(tuple(band), sr)
     n = 2 * (len(spectrum) - 1)
     step = n - taps + 1  # new samples per block: the rest of each block's output is the tail it adds to the next
-    x = np.asarray(y, dtype=np.float64)
-    blocks = np.zeros((-(-len(x) // step), step)); blocks.ravel()[:len(x)] = x
-    out = scipy.fft.irfft(scipy.fft.rfft(blocks, n, axis=1) * spectrum, n, axis=1)
-    out[1:, :taps - 1] += out[:-1, step:]
-    return out[:, :step].ravel()[:len(x)]
+    x = np.asarray(y)  # each chunk becomes float64 as it is copied into its blocks
+    out, tail = np.empty(len(x)), np.zeros(taps - 1)
+    span = max(1, chunk // step) * step  # whole blocks per chunk
+    for start in range(0, len(x), span):
+        part = x[start:start + span]
+        blocks = np.zeros((-(-len(part) // step), step)); blocks.ravel()[:len(part)] = part
+        o = scipy.fft.irfft(scipy.fft.rfft(blocks, n, axis=1) * spectrum, n, axis=1)
+        o[0, :taps - 1] += tail  # the previous chunk's last tail
+        o[1:, :taps - 1] += o[:-1, step:]
+        out[start:start + len(part)], tail = o[:, :step].ravel()[:len(part)], o[-1, step:]
+    return out
 
 # %% ../nbs/13_speech_gate.ipynb #f9dcfd5d
 PITCH_SR = 8000  # Hz: the pitch analysis runs at 8 kHz (a voice's period needs nothing above 4 kHz)
