@@ -16,7 +16,7 @@ statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Produ
 py_versions = '3.10 3.11 3.12'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))  # the core: GenderPredictor, `gvoice predict` and `gvoice demo`
-fast_requirements = shlex.split(cfg.get('fast_requirements', ''))  # the speaker encoder's LSTM compiled
+fast_requirements = shlex.split(cfg.get('fast_requirements', ''))  # onnxruntime where the core's marker leaves it out
 course_requirements = fast_requirements + shlex.split(cfg.get('course_requirements', ''))  # notebooks, training, networks, recording
 dev_requirements = course_requirements + shlex.split(cfg.get('dev_requirements', ''))
 lic = licenses.get(cfg['license'].lower(), cfg['license'])

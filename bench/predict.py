@@ -6,7 +6,7 @@ A benchmark, not a test: it prints figures and asserts nothing. Targets (issue 1
 `GenderPredictor.pretrained()` in under 1 s (in a fresh process; its first prediction, which reads the speaker
 encoder, is timed too), a 3 s clip in under 30 ms after warm-up (gate, features
 and model), an hour of audio in under a minute. The 3 s clip is timed with each LSTM backend of the speaker encoder that is installed
-(numpy always, onnxruntime with `pip install "gvoice[fast]"`; notebook 17), taking turns; the rest runs as the process was started ('auto' unless GVOICE_LSTM is set).
+(numpy always, onnxruntime where it is installed, as `pip install gvoice` does where onnxruntime publishes wheels; notebook 17), taking turns; the rest runs as the process was started ('auto' unless GVOICE_LSTM is set).
 The speech is real where ../shared/data is present (the output says which), else synthetic.
 """
 import argparse
