@@ -24,9 +24,9 @@ __all__ = ['MIN_SR', 'MAX_SR', 'SAVE_FORMATS', 'CLIP_TOLERANCE', 'MIN_CLIPPED', 
            'check_mono', 'resample', 'peak_amplitude', 'limit_peak', 'load_audio', 'stream_audio', 'atomic_write',
            'save_audio', 'rms_dbfs', 'peak_normalize', 'rms_normalize', 'on_peak', 'clipped_fraction', 'declip',
            'colored_noise', 'mix_at_snr', 'add_noise', 'frame_lengths', 'frame_times', 'frame_rms_db', 'loudest_level',
-           'trim_silence', 'SpeechActivity', 'level_threshold', 'true_runs', 'band_power', 'band_snr_db',
-           'detect_speech', 'plot_segments', 'plot_speech_activity', 'MicrophoneError', 'import_sounddevice',
-           'input_devices', 'check_device', 'input_device', 'record_audio']
+           'trim_silence', 'SpeechActivity', 'level_threshold', 'true_runs', 'pad_segments', 'band_power',
+           'band_snr_db', 'detect_speech', 'plot_segments', 'plot_speech_activity', 'MicrophoneError',
+           'import_sounddevice', 'input_devices', 'check_device', 'input_device', 'record_audio']
 
 # %% ../nbs/01_audio.ipynb #86ac6d3b
 class AudioError(ValueError):
@@ -487,7 +487,10 @@ def true_runs(mask:np.ndarray, # booleans, e.g. one per frame
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1)
 
-def _pad_segments(segs:np.ndarray, pad:float, duration:float) -> np.ndarray:
+def pad_segments(segs:np.ndarray, # (n, 2) start and end of each segment, s, in order and not overlapping
+                 pad:float, # seconds added to both ends of each
+                 duration:float, # length of the recording, s: no segment goes past it
+                ) -> np.ndarray:
     "Widen (n, 2) segments by `pad` seconds, clip them to [0, duration] and merge those that then overlap."
     segs = np.clip(segs + np.array([-pad, pad]), 0, duration)
     if len(segs) < 2: return segs
@@ -569,7 +572,7 @@ def detect_speech(y:np.ndarray, # mono samples
         return result('no_speech', f"a steady sound (its band levels vary by only {max(loud - floor, 0):.0f} dB): noise, hum or a tone, not speech")
     mask = _clean_mask(snr > thr, max_gap=int(max_gap * sr / hop), min_run=max(1, int(min_segment * sr / hop)))
     core = (true_runs(mask) * hop + (frame - hop) / 2) / sr  # each frame stands for the hop around its centre
-    activity = result('speech', '', _pad_segments(core, pad, duration), float(np.sum(core[:, 1] - core[:, 0])))
+    activity = result('speech', '', pad_segments(core, pad, duration), float(np.sum(core[:, 1] - core[:, 0])))
     if activity.speech_seconds < min_speech:
         activity.status = 'too_little_speech'
         activity.reason = f"only {activity.speech_seconds:.2f} s of speech (at least {min_speech:g} s needed)"

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
-from .audio import declip, stream_audio
+from .audio import declip, pad_segments, stream_audio
 from .gate import MIN_SPEECH, speech_gate
 from .models import VoiceModel, load_model, log_odds
 
 # %% auto #0
-__all__ = ['WHISPERED', 'PRETRAINED', 'Prediction', 'verdict', 'GenderPredictor']
+__all__ = ['MAX_PAUSE', 'WHISPERED', 'PRETRAINED', 'Prediction', 'speech_only', 'verdict', 'GenderPredictor']
 
 # %% ../nbs/14_predict.ipynb #5e693a3d
 @dataclass(frozen=True)
@@ -65,6 +65,20 @@ def _check_audio(y, # what the caller passed as samples
     if not np.isfinite(y).all(): raise ValueError(f"y holds {int(np.sum(~np.isfinite(y)))} NaN or Inf samples (as float32)")
     return y
 
+# %% ../nbs/14_predict.ipynb #886fe7da
+MAX_PAUSE = 2.0  # s: a longer stretch without speech is cut to this length before the model hears it (to half of it at either end)
+
+def speech_only(y:np.ndarray, # mono samples
+                sr:int, # their sample rate, Hz
+                segments:np.ndarray, # (n, 2) start and end of each speech segment, s (`Gate.segments`)
+                max_pause:float=MAX_PAUSE, # the longest stretch without speech kept whole, s
+               ) -> np.ndarray:
+    "`y` with every stretch without speech longer than `max_pause` cut to `max_pause` (to half of it at either end); `y` itself when there is none, or no segment."
+    if len(segments) == 0: return y
+    keep = np.round(pad_segments(np.asarray(segments, dtype=float), max_pause / 2, len(y) / sr) * sr).astype(int)
+    if len(keep) == 1 and keep[0, 0] == 0 and keep[0, 1] >= len(y): return y
+    return np.concatenate([y[a:b] for a, b in keep])
+
 # %% ../nbs/14_predict.ipynb #e7297a02
 @dataclass
 class _Evidence:
@@ -89,7 +103,7 @@ def _gather(model:VoiceModel, # the model to ask
             sr:int, # their sample rate, Hz
             min_speech:float, # seconds of speech the gate asks of the first window
            ) -> _Evidence:
-    "Gate each window, and ask the model about those with a speaking voice (speech the gate heard only on its third look, without pitch, is not judged)."
+    "Gate each window, and ask the model about the speech of those with a speaking voice (`speech_only`; speech the gate heard only on its third look, without pitch, is not judged)."
     e = _Evidence([], [], [], [], [])
     for w in windows:
         first = e.windows == 0  # a whole short clip must hold the real minimum; a short last window of a long one may still add speech
@@ -97,7 +111,7 @@ def _gather(model:VoiceModel, # the model to ask
         e.duration, e.windows = e.duration + len(w) / sr, e.windows + 1
         if gate.ok and gate.measures['third_look']: e.reasons.append((gate.speech_seconds, WHISPERED))
         elif gate.ok:
-            e.logits.append(float(log_odds(model.p_female_audio(w, sr)))); e.speech.append(gate.speech_seconds)
+            e.logits.append(float(log_odds(model.p_female_audio(speech_only(w, sr, gate.segments), sr)))); e.speech.append(gate.speech_seconds)
             e.f0.append(gate.f0_median_hz); e.voiced.append(gate.voiced_seconds)
         elif gate.reason: e.reasons.append((gate.speech_seconds, gate.reason))
     return e

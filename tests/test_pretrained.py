@@ -1,5 +1,5 @@
 "The model shipped inside the package: it loads in safe mode, refuses non-speech, answers on real speech, and data/README.md tells its provenance."
-import subprocess, sys, zipfile
+import shutil, subprocess, sys, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +91,19 @@ def test_clipped_audio_is_repaired_at_its_own_rate(shipped, tmp_path):
     unrepaired = shipped.model.p_female_audio(load_audio(tmp_path / 'hot.wav'), 16000)   # resampled first: the flat tops blurred
     assert abs(log_odds(from_file.p_female) - log_odds(repaired)) < 0.2 and abs(log_odds(from_samples.p_female) - log_odds(repaired)) < 0.2
     assert abs(log_odds(from_file.p_female) - log_odds(unrepaired)) > 0.5
+
+
+@pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='espeak-ng is not installed (sudo apt-get install espeak-ng)')
+def test_long_silence_before_the_speech_changes_nothing(shipped, tmp_path):
+    "A woman's voice after 15 s of silence or quiet noise: the model hears the speech, not the silence (notebook 14, speech_only), and answers as without it."
+    subprocess.run(['espeak-ng', '-v', 'en-us+f3', '-w', str(tmp_path / 'f.wav'), 'She sells sea shells by the sea shore every single summer morning'],
+                   check=True, capture_output=True, timeout=60)
+    y, sr = sf.read(tmp_path / 'f.wav', dtype='float32')
+    alone = shipped.predict(y, sr)
+    noise = (np.random.default_rng(0).standard_normal(15 * sr) * 1e-3).astype(np.float32)   # -60 dBFS
+    for before in (np.zeros(15 * sr, np.float32), noise):
+        r = shipped.predict(np.concatenate([before, y]), sr)
+        assert r.label == alone.label == 'female' and abs(log_odds(r.p_female) - log_odds(alone.p_female)) < 0.5, (r, alone)
 
 
 @pytest.mark.skipif(shared_data_dir('more-speakers') is None, reason='../shared/data (real speech) is not here')
