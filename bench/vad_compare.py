@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gvoice.audio import _clean_mask, frame_lengths, _pad_segments, true_runs, detect_speech, frame_rms_db, level_threshold, load_audio
+from gvoice.audio import _clean_mask, frame_lengths, pad_segments, true_runs, detect_speech, frame_rms_db, level_threshold, load_audio
 from gvoice.data import load_librispeech, shared_data_dir
 
 SR = 16000
@@ -48,7 +48,7 @@ def broadband_vad(y, sr, threshold=0.3, silence_dbfs=-55.0, min_range_db=10.0, m
     floor, loud, thr = level_threshold(db, threshold, lowest_floor=silence_dbfs)
     if loud < silence_dbfs or loud - floor < min_range_db: return np.zeros((0, 2))
     mask = _clean_mask(db > thr, max_gap=int(max_gap * sr / hop), min_run=max(1, int(min_segment * sr / hop)))
-    return _pad_segments((true_runs(mask) * hop + (frame - hop) / 2) / sr, pad, len(y) / sr)
+    return pad_segments((true_runs(mask) * hop + (frame - hop) / 2) / sr, pad, len(y) / sr)
 
 
 def band_vad(y, sr):
@@ -91,7 +91,7 @@ def silero_vad(session, y, sr=SR, threshold=0.5, min_speech=0.25, min_silence=0.
         else: low_since = None
     if start is not None: segs.append((start, len(p)))
     segs = np.array([(a * step, b * step) for a, b in segs if (b - a) * step >= min_speech]).reshape(-1, 2)
-    return _pad_segments(segs, pad, len(y) / sr)
+    return pad_segments(segs, pad, len(y) / sr)
 
 
 def webrtc_vad(y, sr=SR, mode=3):
