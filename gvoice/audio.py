@@ -19,14 +19,14 @@ import soundfile as sf
 import soxr
 
 # %% auto #0
-__all__ = ['MIN_SR', 'MAX_SR', 'SAVE_FORMATS', 'CLIP_TOLERANCE', 'MIN_CLIPPED', 'MAX_REDRAW', 'NOISE_SLOPES', 'VAD_BAND_HZ',
-           'VAD_MAX_HZ', 'MIN_RECORD_SECONDS', 'MAX_RECORD_SECONDS', 'AudioError', 'AudioInfo', 'audio_info', 'to_mono',
-           'check_mono', 'resample', 'peak_amplitude', 'limit_peak', 'load_audio', 'stream_audio', 'atomic_write',
-           'save_audio', 'rms_dbfs', 'peak_normalize', 'rms_normalize', 'on_peak', 'clipped_fraction', 'declip',
-           'colored_noise', 'mix_at_snr', 'add_noise', 'frame_lengths', 'frame_times', 'frame_rms_db', 'loudest_level',
-           'trim_silence', 'SpeechActivity', 'level_threshold', 'true_runs', 'pad_segments', 'band_power',
-           'band_snr_db', 'detect_speech', 'plot_segments', 'plot_speech_activity', 'MicrophoneError',
-           'import_sounddevice', 'input_devices', 'check_device', 'input_device', 'record_audio']
+__all__ = ['MIN_SR', 'MAX_SR', 'CANCEL_DB', 'SAVE_FORMATS', 'CLIP_TOLERANCE', 'MIN_CLIPPED', 'MAX_REDRAW', 'NOISE_SLOPES',
+           'VAD_BAND_HZ', 'VAD_MAX_HZ', 'MIN_RECORD_SECONDS', 'MAX_RECORD_SECONDS', 'AudioError', 'AudioInfo',
+           'audio_info', 'to_mono', 'check_mono', 'resample', 'peak_amplitude', 'limit_peak', 'load_audio',
+           'stream_audio', 'atomic_write', 'save_audio', 'rms_dbfs', 'peak_normalize', 'rms_normalize', 'on_peak',
+           'clipped_fraction', 'declip', 'colored_noise', 'mix_at_snr', 'add_noise', 'frame_lengths', 'frame_times',
+           'frame_rms_db', 'loudest_level', 'trim_silence', 'SpeechActivity', 'level_threshold', 'true_runs',
+           'pad_segments', 'band_power', 'band_snr_db', 'detect_speech', 'plot_segments', 'plot_speech_activity',
+           'MicrophoneError', 'import_sounddevice', 'input_devices', 'check_device', 'input_device', 'record_audio']
 
 # %% ../nbs/01_audio.ipynb #86ac6d3b
 class AudioError(ValueError):
@@ -201,18 +201,32 @@ def _check_sr(sr:int):
     if not (isinstance(sr, (int, np.integer)) and MIN_SR <= sr <= MAX_SR):
         raise ValueError(f"sr={sr!r}: the sample rate must be an integer between {MIN_SR} and {MAX_SR} Hz")
 
+CANCEL_DB = 20  # channels whose average is this far below them cancel: one is another inverted (two uncorrelated channels average 3 dB below theirs)
+
+def _check_channels_add(y:np.ndarray, # (frames, channels)
+                        name:str, # the file's name, for the message
+                       ):
+    "Raise AudioError if the channels of `y` cancel when averaged to mono, as when one is another with its polarity inverted."
+    if y.shape[1] < 2: return
+    power, mixed = np.mean(np.square(y, dtype=np.float64)), np.mean(np.square(y.mean(axis=1, dtype=np.float64)))
+    if power > 0 and mixed < power * 10 ** (-CANCEL_DB / 10):
+        left = 'nothing is left' if mixed == 0 else f"their average is {10 * np.log10(power / mixed):.0f} dB below them"
+        raise AudioError(f"{name}: its {y.shape[1]} channels cancel when averaged to mono ({left}): one is another with its polarity "
+                         "inverted (a miswired microphone or cable?); keep one channel, or invert one, and try again")
+
 _READ_FRAMES = 1 << 20  # frames per read in load_audio (a minute at 16 kHz)
 
 def _read_blocks(f:sf.SoundFile, # an open file (from `_open_audio`)
                  name:str, # its name, for error messages
                  frames:int, # frames per block
                 ):
-    "(frames, channels) float32 blocks of `f` until the decoder stops, each checked for NaN and Inf: the header's frame count is never trusted."
+    "(frames, channels) float32 blocks of `f` until the decoder stops, each checked for NaN, Inf and channels that cancel: the header's frame count is never trusted."
     while True:
         try: block = f.read(frames, dtype='float32', always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as e: raise AudioError(f"{name}: corrupt audio data ({e})") from None
         if len(block) == 0: return
         _check_finite(block, name)
+        _check_channels_add(block, name)
         yield block
 
 def load_audio(source, # a path, bytes or a binary file object (WAV, FLAC, OGG/Vorbis, MP3)

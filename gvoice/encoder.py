@@ -339,13 +339,13 @@ def installed_lstm_backends() -> tuple:
 
 def _asked(backend:str) -> str:
     "What `backend` asks for once GVOICE_LSTM has been read: 'auto', 'numpy' or 'onnxruntime'."
-    asked = os.environ.get('GVOICE_LSTM', 'auto') if backend == 'auto' else backend
+    asked = (os.environ.get('GVOICE_LSTM') or 'auto') if backend == 'auto' else backend  # set but empty: as if unset
     if asked not in ('auto',) + LSTM_BACKENDS: raise ValueError(f"the LSTM backend (or GVOICE_LSTM) must be 'auto' or one of {LSTM_BACKENDS}, not {asked!r}")
     return asked
 
 def lstm_backend(backend:str='auto', # 'auto', or one of LSTM_BACKENDS
                 ) -> str:
-    "The LSTM implementation `backend` names; 'auto' means the environment variable GVOICE_LSTM where it is set, else onnxruntime where it is installed, else numpy."
+    "The LSTM implementation `backend` names; 'auto' means the environment variable GVOICE_LSTM where it is set and not empty, else onnxruntime where it is installed, else numpy."
     asked = _asked(backend)
     if asked == 'onnxruntime' and not _onnxruntime_installed():
         raise ImportError("the 'onnxruntime' LSTM backend needs onnxruntime: pip install \"gvoice[fast]\" (or pip install onnxruntime)")
