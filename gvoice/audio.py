@@ -19,14 +19,15 @@ import soundfile as sf
 import soxr
 
 # %% auto #0
-__all__ = ['MIN_SR', 'MAX_SR', 'CANCEL_DB', 'SAVE_FORMATS', 'CLIP_TOLERANCE', 'MIN_CLIPPED', 'MAX_REDRAW', 'NOISE_SLOPES',
-           'VAD_BAND_HZ', 'VAD_MAX_HZ', 'MIN_RECORD_SECONDS', 'MAX_RECORD_SECONDS', 'AudioError', 'AudioInfo',
-           'audio_info', 'to_mono', 'check_mono', 'resample', 'peak_amplitude', 'limit_peak', 'load_audio',
-           'stream_audio', 'atomic_write', 'save_audio', 'rms_dbfs', 'peak_normalize', 'rms_normalize', 'on_peak',
-           'clipped_fraction', 'declip', 'colored_noise', 'mix_at_snr', 'add_noise', 'frame_lengths', 'frame_times',
-           'frame_rms_db', 'loudest_level', 'trim_silence', 'SpeechActivity', 'level_threshold', 'true_runs',
-           'pad_segments', 'band_power', 'band_snr_db', 'detect_speech', 'plot_segments', 'plot_speech_activity',
-           'MicrophoneError', 'import_sounddevice', 'input_devices', 'check_device', 'input_device', 'record_audio']
+__all__ = ['MIN_SR', 'MAX_SR', 'UNKNOWN_DATA_SIZES', 'CANCEL_DB', 'SAVE_FORMATS', 'CLIP_TOLERANCE', 'MIN_CLIPPED', 'MAX_REDRAW',
+           'NOISE_SLOPES', 'VAD_BAND_HZ', 'VAD_MAX_HZ', 'MIN_RECORD_SECONDS', 'MAX_RECORD_SECONDS', 'AudioError',
+           'source_name', 'AudioInfo', 'audio_info', 'to_mono', 'check_mono', 'resample', 'peak_amplitude',
+           'limit_peak', 'load_audio', 'stream_audio', 'atomic_write', 'save_audio', 'rms_dbfs', 'peak_normalize',
+           'rms_normalize', 'on_peak', 'clipped_fraction', 'declip', 'colored_noise', 'mix_at_snr', 'add_noise',
+           'frame_lengths', 'frame_times', 'frame_rms_db', 'loudest_level', 'trim_silence', 'SpeechActivity',
+           'level_threshold', 'true_runs', 'pad_segments', 'band_power', 'band_snr_db', 'detect_speech',
+           'plot_segments', 'plot_speech_activity', 'MicrophoneError', 'import_sounddevice', 'input_devices',
+           'check_device', 'input_device', 'record_audio']
 
 # %% ../nbs/01_audio.ipynb #86ac6d3b
 class AudioError(ValueError):
@@ -35,15 +36,16 @@ class AudioError(ValueError):
 MIN_SR, MAX_SR = 1_000, 768_000  # sample rates outside this range are treated as corrupt headers
 
 # %% ../nbs/01_audio.ipynb #4424d35f
-def _source_name(source) -> str:
-    "A short description of `source` for error messages."
+def source_name(source, # a path, bytes or a binary file object
+               ) -> str:
+    "A short description of `source` for messages and tables: its path, its size, or the name of its file object."
     if isinstance(source, (str, os.PathLike)): return str(source)
     if isinstance(source, (bytes, bytearray, memoryview)): return f"<{len(source)} bytes>"
     return str(getattr(source, 'name', None) or f"<{type(source).__name__}>")
 
 def _resolve_source(source) -> Path | bytes:
     "A readable file path or the bytes of `source`, or an AudioError saying why not."
-    name = _source_name(source)
+    name = source_name(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists(): raise AudioError(f"{name}: file not found")
@@ -97,6 +99,8 @@ def _riff_chunks(head: bytes) -> dict[bytes, tuple[int, int]]:
         pos += 8 + n + (n & 1)
     return chunks
 
+UNKNOWN_DATA_SIZES = (0, 0x7FFFF000, 0xFFFFFFFF)  # placeholders for "length unknown" in a WAV data chunk: streaming recorders, SoX and espeak-ng, FFmpeg
+
 def _wav_problem(head: bytes, size: int) -> str | None:
     "What is wrong with the header of a WAV file of `size` bytes starting with `head`, or None."
     chunks = _riff_chunks(head)
@@ -107,7 +111,7 @@ def _wav_problem(head: bytes, size: int) -> str | None:
             return f"sample rate of {sr} Hz in the header is not plausible (expected {MIN_SR}-{MAX_SR} Hz): corrupt header"
     if b'data' in chunks:
         at, n = chunks[b'data']
-        if n not in (0, 0xFFFFFFFF) and at + n > size:
+        if n not in UNKNOWN_DATA_SIZES and at + n > size:
             return f"truncated: the WAV header promises {at + n - size} more bytes of samples than the file holds"
     return None
 
@@ -122,7 +126,7 @@ def _head(src: Path | bytes) -> bytes:
 @contextmanager
 def _open_audio(source):
     "Open `source` with soundfile and check its header; yields (SoundFile, name)."
-    name, src = _source_name(source), _resolve_source(source)
+    name, src = source_name(source), _resolve_source(source)
     head = _head(src)
     size = len(src) if isinstance(src, bytes) else src.stat().st_size
     if problem := _wav_problem(head, size): raise AudioError(f"{name}: {problem}")

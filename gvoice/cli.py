@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['AUDIO_SUFFIXES', 'REPORT_COLUMNS', 'corpus_summary', 'audio_files', 'predict_files', 'json_line', 'report_table',
-           'main']
+__all__ = ['AUDIO_SUFFIXES', 'STDIN', 'REPORT_COLUMNS', 'corpus_summary', 'audio_files', 'predict_files', 'json_line',
+           'report_table', 'main']
 
 # %% ../nbs/90_cli.ipynb #3afbd329
 def corpus_summary(manifest:pd.DataFrame, # a manifest (`gvoice.data`), e.g. from `make_corpus`
@@ -38,8 +38,9 @@ def _corpus(args) -> int:
 
 # %% ../nbs/90_cli.ipynb #1d306090
 AUDIO_SUFFIXES = ('.wav', '.flac', '.ogg', '.oga', '.mp3')
+STDIN = '-'  # the file name that means standard input, as for most command-line tools
 
-def audio_files(paths:list, # files and folders
+def audio_files(paths:list, # files and folders; STDIN ('-') for standard input
                ) -> list[Path]:
     "The files named, and the audio files (by suffix) in the folders named, recursively, in order; each file once."
     out = {}  # resolved path -> the path as the user wrote it
@@ -56,20 +57,26 @@ def predict_files(predictor, # a gvoice.predict.GenderPredictor
     "Predictions for the files that could be read, and the files that could not (source, error)."
     import pandas as pd
     from tqdm import tqdm  # text on stderr, as a terminal shows it (tqdm.auto would draw a widget in a notebook, saved at 0 %)
-    from gvoice.audio import AudioError
+    from gvoice.audio import AudioError, source_name
     answers = {'file': lambda f: [dict(predictor.predict_file(f))], 'window': lambda f: map(dict, predictor.predict_windows(f)),
                'segment': lambda f: _segments(f, predictor)}
     if per not in answers: raise ValueError(f"per={per!r}: one of {sorted(answers)}")
     rows, failed = [], []
     for f in tqdm(files, desc='predicting', unit='file', disable=not progress or len(files) < 2):
-        try: rows.extend(answers[per](f))
-        except (AudioError, OSError) as e: failed.append({'source': str(f), 'error': str(e)})  # the file's fault; any other error stops the run
+        source = _readable(f)
+        try: rows.extend(answers[per](source))
+        except (AudioError, OSError) as e: failed.append({'source': source_name(source), 'error': str(e)})  # the file's fault; any other error stops the run
     return pd.DataFrame(rows), pd.DataFrame(failed, columns=['source', 'error'])
+
+def _readable(f):
+    "What to read for file `f`: standard input's bytes for STDIN, else the path."
+    return sys.stdin.buffer if str(f) == STDIN else f
 
 def _segments(f, predictor) -> list[dict]:
     "The time-stamped segments of file `f` (`gvoice.live.segments`: it needs the course's packages), each with its source."
+    from gvoice.audio import source_name
     from gvoice.live import segments
-    return segments(f, predictor=predictor).assign(source=str(f)).to_dict('records')
+    return segments(f, predictor=predictor).assign(source=source_name(f)).to_dict('records')
 
 # %% ../nbs/90_cli.ipynb #267d32e8
 def _predictor(args):
@@ -101,6 +108,8 @@ def _predict(args) -> int:
     "Say female, male or uncertain for each audio file named or found in the folders named, as a table or as JSON Lines."
     files = audio_files(args.paths)
     if not files: raise ValueError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {' '.join(args.paths)}")
+    if STDIN in map(str, files) and sys.stdin.isatty():
+        raise ValueError(f"{STDIN} reads audio from standard input, which is a terminal here: pipe audio in, e.g. espeak-ng --stdout hello | gvoice predict {STDIN}")
     done, failed = predict_files(_predictor(args), files, progress=not args.json, per=args.per)
     if args.json:
         for r in done.to_dict('records') + failed.to_dict('records'): print(json_line(r))
@@ -317,7 +326,7 @@ def _add_corpus(sub):
 def _add_predict(sub):
     "The `predict` sub-command and its options."
     pr = sub.add_parser('predict', help='female, male or uncertain for audio files', description=_predict.__doc__, parents=[_answer_options()])
-    pr.add_argument('paths', nargs='+', help='audio files, or folders to walk')
+    pr.add_argument('paths', nargs='+', help=f'audio files, or folders to walk; {STDIN} reads one file from standard input')
     per = pr.add_mutually_exclusive_group()
     per.add_argument('--windows', dest='per', action='store_const', const='window', default='file', help='an answer per window of each file, with its start')
     per.add_argument('--segments', dest='per', action='store_const', const='segment', help='time-stamped female, male and uncertain segments of each file: who spoke when')

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
-from .audio import declip, pad_segments, stream_audio
+from .audio import declip, pad_segments, source_name, stream_audio
 from .gate import MIN_SPEECH, speech_gate
 from .models import VoiceModel, load_model, log_odds
 
@@ -204,19 +204,19 @@ class GenderPredictor(_Predictor):
         step = max(1, int(self.window_seconds * sr))
         return self._judge((declip(y[i:i + step]) for i in range(0, max(len(y), 1), step)), sr, '')
 
-    def predict_file(self, path, # an audio file (WAV, FLAC, OGG, MP3), any length
+    def predict_file(self, path, # an audio file (WAV, FLAC, OGG, MP3), any length: a path, its bytes or a binary file object
                     ) -> Prediction:
         "Female, male or uncertain for a file, read one window at a time."
-        return self._judge(stream_audio(path, sr=self.model.sr, block_seconds=self.window_seconds, repair=declip), self.model.sr, str(path))
+        return self._judge(stream_audio(path, sr=self.model.sr, block_seconds=self.window_seconds, repair=declip), self.model.sr, source_name(path))
 
-    def predict_windows(self, path, # an audio file, any length
+    def predict_windows(self, path, # an audio file, any length: a path, its bytes or a binary file object
                        ) -> list[Prediction]:
         "Female, male or uncertain for each window of a file, judged alone: who spoke when in a long recording."
-        sr, start, out, held = self.model.sr, 0.0, [], None
+        sr, start, out, held, name = self.model.sr, 0.0, [], None, source_name(path)
         for w in stream_audio(path, sr=sr, block_seconds=self.window_seconds, repair=declip):
             if held is not None and len(w) >= len(held) / 2:
-                out.append(replace(self._judge([held], sr, str(path)), start=start))
+                out.append(replace(self._judge([held], sr, name), start=start))
                 start, held = start + len(held) / sr, w
             else: held = w if held is None else np.concatenate([held, w])  # a last piece under half a window joins the one before
-        if held is not None: out.append(replace(self._judge([held], sr, str(path)), start=start))
+        if held is not None: out.append(replace(self._judge([held], sr, name), start=start))
         return out

@@ -103,18 +103,30 @@ def speaking():
     return _speaking
 
 
-@pytest.fixture(scope='session')
-def espeak(tmp_path_factory):
-    "`espeak(text, voice, pitch)`: a WAV file of espeak-ng saying `text` (skips where espeak-ng is missing, fails in CI)."
+def _need_espeak_ng():
+    "Skip where espeak-ng is missing; fail in CI, which installs it."
     if shutil.which('espeak-ng') is None:
         if os.environ.get('CI') == 'true': pytest.fail('espeak-ng is missing in CI (.ci/run installs it)')
         pytest.skip('espeak-ng is not installed (sudo apt-get install espeak-ng)')
+
+
+@pytest.fixture(scope='session')
+def espeak(tmp_path_factory):
+    "`espeak(text, voice, pitch)`: a WAV file of espeak-ng saying `text` (skips where espeak-ng is missing, fails in CI)."
+    _need_espeak_ng()
     root = tmp_path_factory.mktemp('espeak-ng')
     def say(text: str, voice: str = 'en', pitch: int = 50) -> Path:
         path = root / f"{voice.replace('+', '-')}-{pitch}-{abs(hash(text))}.wav"
         subprocess.run(['espeak-ng', '-v', voice, '-p', str(pitch), '-w', str(path), text], check=True, capture_output=True, timeout=120)
         return path
     return say
+
+
+@pytest.fixture(scope='session')
+def espeak_piped():
+    "`espeak_piped(text)`: the WAV bytes espeak-ng writes into a pipe (`--stdout`) saying `text` (skips or fails as `espeak`)."
+    _need_espeak_ng()
+    return lambda text: subprocess.run(['espeak-ng', '--stdout', text], capture_output=True, check=True, timeout=120).stdout
 
 
 @pytest.fixture

@@ -79,3 +79,29 @@ def test_json_lines_are_strict_json(tmp_path):
     assert rows['silence.wav']['label'] == 'uncertain' and rows['silence.wav']['p_female'] is None
     assert rows['silence.wav']['f0_median_hz'] is None and rows['silence.wav']['windows'] == 1
     assert 0 <= rows['voice.wav']['p_female'] <= 1 and 'not audio' in rows['broken.wav']['error']
+
+
+def test_predict_reads_standard_input(tmp_path, espeak_piped):
+    "`espeak-ng --stdout … | gvoice predict -` answers as for the same bytes in a file: a WAV written into a pipe declares no length (espeak-ng writes 0x7FFFF000, FFmpeg 0xFFFFFFFF), and is read to its end."
+    exe = shutil.which('gvoice')
+    if exe is None: pytest.skip('the gvoice console script is not installed (pip install -e .)')
+    piped = espeak_piped('The north wind and the sun were disputing which was the stronger.')
+    assert piped[40:44] == bytes.fromhex('00f0ff7f')                           # the data chunk's size: "unknown"
+    (tmp_path / 'piped.wav').write_bytes(piped)
+    answers = [subprocess.run([exe, 'predict', *args, '--json'], input=piped, capture_output=True, timeout=300) for args in (['-'], [str(tmp_path / 'piped.wav')])]
+    assert [a.returncode for a in answers] == [0, 0], [a.stderr for a in answers]
+    from_stdin, from_file = (json.loads(a.stdout) for a in answers)
+    assert from_stdin['source'] == '<stdin>' and from_stdin['speech_seconds'] > 3
+    assert {**from_stdin, 'source': from_file['source']} == from_file
+
+
+def test_standard_input_from_a_terminal_is_refused(monkeypatch, capsys):
+    "`gvoice predict -` typed at a terminal, with nothing piped in, says so at once (exit 2) instead of waiting for audio that will not come."
+    import io
+    from gvoice.cli import main
+
+    class Terminal(io.BytesIO):
+        def isatty(self): return True
+    monkeypatch.setattr('sys.stdin', Terminal())
+    assert main(['predict', '-']) == 2
+    assert 'standard input, which is a terminal' in capsys.readouterr().err
