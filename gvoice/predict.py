@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
-from .audio import declip, pad_segments, source_name, stream_audio
+from .audio import declip, limit_peak, pad_segments, source_name, stream_audio
 from .gate import MIN_SPEECH, speech_gate
 from .models import VoiceModel, load_model, log_odds
 
@@ -55,15 +55,16 @@ def _number(name:str, value, low:float, high:float=float('inf'), low_open:bool=F
 def _check_audio(y, # what the caller passed as samples
                  sr, # and as their rate
                 ) -> np.ndarray:
-    "`y` as float32 mono samples, or a ValueError that says what is wrong with `y` or `sr`."
+    "`y` as float32 mono samples scaled down to a peak of 1 if they pass ±1 (as `load_audio` does), or a ValueError that says what is wrong with `y` or `sr`."
     if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise ValueError(f"sr={sr!r}: the sample rate must be a positive whole number of Hz, such as 16000")
+    if isinstance(y, (str, bytes, Path)): raise ValueError(f"y is a {type(y).__name__}, not samples: predict_file reads a file (a path, its bytes or a file object)")
     y = np.asarray(y)
     if y.ndim != 1: raise ValueError(f"y has shape {y.shape}: expected mono samples, a 1-D array (see gvoice.audio.to_mono)")
     if y.dtype.kind != 'f': raise ValueError(f"y has dtype {y.dtype}: expected float samples in [-1, 1] (integer PCM: divide by its full scale, e.g. y / 32768 for int16)")
     y = y.astype(np.float32)
     if not np.isfinite(y).all(): raise ValueError(f"y holds {int(np.sum(~np.isfinite(y)))} NaN or Inf samples (as float32)")
-    return y
+    return limit_peak(y)
 
 # %% ../nbs/14_predict.ipynb #886fe7da
 MAX_PAUSE = 2.0  # s: a longer stretch without speech is cut to this length before the model hears it (to half of it at either end)
