@@ -61,11 +61,12 @@ def _resolve_source(source) -> Path | bytes:
 
 # %% ../nbs/01_audio.ipynb #72ffcdeb
 _AUDIO_MAGIC = {b'RIFF': 'WAV', b'RF64': 'WAV (RF64)', b'fLaC': 'FLAC', b'OggS': 'Ogg',
-                b'ID3': 'MP3', b'FORM': 'AIFF', b'.snd': 'AU'}
+                b'ID3': 'MP3', b'FORM': 'AIFF', b'.snd': 'AU', b'caff': 'CAF'}
 _NOT_AUDIO_MAGIC = {b'\xff\xd8\xff': 'a JPEG image', b'\x89PNG': 'a PNG image', b'GIF8': 'a GIF image',
                     b'%PDF': 'a PDF document', b'PK\x03\x04': 'a ZIP archive', b'\x1f\x8b': 'a gzip archive',
                     b'<!DOCTYPE': 'an HTML page', b'<html': 'an HTML page'}
-_UNSUPPORTED_MAGIC = {b'\x1aE\xdf\xa3': 'WebM/Matroska', b'#!AMR': 'AMR', b'wvpk': 'WavPack', b'MAC ': "Monkey's Audio"}
+_UNSUPPORTED_MAGIC = {b'\x1aE\xdf\xa3': 'WebM/Matroska', b'#!AMR': 'AMR', b'wvpk': 'WavPack', b'MAC ': "Monkey's Audio",
+                      b'0&\xb2\x75\x8e\x66\xcf\x11': 'WMA (ASF)'}
 
 def _sniff(head: bytes) -> tuple[str, str]:
     "Classify a file by its first bytes: (kind, description), kind one of audio, not_audio, unsupported, text, unknown."
@@ -73,6 +74,7 @@ def _sniff(head: bytes) -> tuple[str, str]:
         for magic, desc in table.items():
             if head.startswith(magic): return kind, desc
     if head[4:8] == b'ftyp': return 'unsupported', 'MP4/M4A (AAC)'
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0: return 'unsupported', 'AAC (ADTS)'  # MPEG sync, layer bits 00
     if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0: return 'audio', 'MP3'
     try: text = head.decode('utf-8')
     except UnicodeDecodeError: return 'unknown', 'unrecognised data'

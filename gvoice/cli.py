@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['AUDIO_SUFFIXES', 'STDIN', 'REPORT_COLUMNS', 'corpus_summary', 'audio_files', 'predict_files', 'json_line',
-           'report_table', 'main']
+__all__ = ['AUDIO_SUFFIXES', 'UNREADABLE_SUFFIXES', 'STDIN', 'REPORT_COLUMNS', 'corpus_summary', 'audio_files', 'predict_files',
+           'json_line', 'report_table', 'main']
 
 # %% ../nbs/90_cli.ipynb #3afbd329
 def corpus_summary(manifest:pd.DataFrame, # a manifest (`gvoice.data`), e.g. from `make_corpus`
@@ -37,15 +37,16 @@ def _corpus(args) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #1d306090
-AUDIO_SUFFIXES = ('.wav', '.flac', '.ogg', '.oga', '.mp3')
+AUDIO_SUFFIXES = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.au', '.caf')  # what gvoice.audio reads (Opus: voice messages)
+UNREADABLE_SUFFIXES = ('.m4a', '.aac', '.wma', '.webm', '.amr')  # audio it cannot read: found in a folder, each is listed as failed with how to convert it
 STDIN = '-'  # the file name that means standard input, as for most command-line tools
 
 def audio_files(paths:list, # files and folders; STDIN ('-') for standard input
                ) -> list[Path]:
-    "The files named, and the audio files (by suffix) in the folders named, recursively, in order; each file once."
-    out = {}  # resolved path -> the path as the user wrote it
+    "The files named, and the audio files (by suffix, readable or not) in the folders named, recursively, in order; each file once."
+    out, suffixes = {}, AUDIO_SUFFIXES + UNREADABLE_SUFFIXES  # resolved path -> the path as the user wrote it
     for p in map(Path, paths):
-        found = sorted(f for f in p.rglob('*') if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file()) if p.is_dir() else [p]
+        found = sorted(f for f in p.rglob('*') if f.suffix.lower() in suffixes and f.is_file()) if p.is_dir() else [p]
         for f in found: out.setdefault(f.resolve(), f)
     return list(out.values())
 
