@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 # %% auto #0
@@ -390,10 +391,21 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for add in (_add_corpus, _add_predict, _add_record, _add_train, _add_evaluate, _add_demo): add(sub)
     return p
+
+def _warning_printer(command:str):
+    "A `warnings.showwarning` that prints a warning as the command line prints an error, without Python's file, line and source."
+    return lambda message, category, *_, **__: print(f"gvoice {command}: {category.__name__}: {message}", file=sys.stderr)
+
 def main(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
         ) -> int:
     "Entry point of the `gvoice` console script; returns the exit code."
     args = _parser().parse_args(argv)
+    with warnings.catch_warnings():  # restores Python's own printer on the way out (main also runs inside notebooks and tests)
+        warnings.showwarning = _warning_printer(args.command)
+        return _run_command(args)
+
+def _run_command(args) -> int:
+    "Run the sub-command `args` asks for; the errors a user can fix become a message and exit code 2."
     try: return args.run(args)
     except ModuleNotFoundError as e:  # the core install (`pip install gvoice`) predicts; training and the course need the extras
         print(f"gvoice {args.command}: needs the {(e.name or str(e)).partition('.')[0]} package, which comes with the course: pip install -e '.[course]' "

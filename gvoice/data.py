@@ -89,10 +89,12 @@ def _prefixed(raw:pd.Series, dataset:str) -> pd.Series:
     raw = _text(raw)
     return raw.where(raw.str.startswith(f'{dataset}:'), f'{dataset}:' + raw)
 
-def _warn_dropped(what:str, dropped:Counter, kept:int, stacklevel:int=4):
-    "One warning summarising the rows dropped while reading `what`."
+def _warn_dropped(what:str, dropped:Counter, kept:int, stacklevel:int=4, examples:dict|None=None):
+    "One warning summarising the rows dropped while reading `what`, naming a file for each reason in `examples` (reason -> the first path dropped for it)."
     if not dropped: return
-    reasons = '; '.join(f'{n} {reason}' for reason, n in dropped.most_common())
+    examples = examples or {}
+    named = lambda reason, n: f" ({'e.g. ' if n > 1 else ''}{examples[reason]})" if reason in examples else ''
+    reasons = '; '.join(f'{n} {reason}{named(reason, n)}' for reason, n in dropped.most_common())
     warnings.warn(f"{what}: kept {kept} rows, dropped {sum(dropped.values())}: {reasons} (see .attrs['dropped'])",
                   ManifestWarning, stacklevel=stacklevel)
 
@@ -104,15 +106,16 @@ def _finish(df:pd.DataFrame, dataset:str, dropped:Counter, gender:str='gender', 
     df = _keep(df, df.speaker.ne(''), 'speaker id missing', dropped)
     df = _keep(df, ~df.path.duplicated(), 'duplicate row', dropped)
     df = _keep(df, df.groupby('speaker').gender.transform('nunique').eq(1), 'speaker labelled with both genders', dropped)
-    df = _keep(df, [os.path.isfile(p) for p in df.path], 'missing file', dropped)
-    df = df.assign(duration=[_header_duration(p) for p in df.path])
-    df = _keep(df, df.duration.notna(), 'unreadable audio', dropped)
-    df = _keep(df, df.duration.gt(0), 'empty audio', dropped)
+    exists = np.array([os.path.isfile(p) for p in df.path], dtype=bool)
+    duration = np.array([_header_duration(p) if e else np.nan for p, e in zip(df.path, exists)], dtype=float)
+    problem = np.select([~exists, np.isnan(duration), ~(duration > 0)], ['missing file', 'unreadable audio', 'empty audio'], default='')
+    examples = {reason: path for path, reason in reversed(list(zip(df.path[problem != ''], problem[problem != ''])))}  # the first of each
+    df = _drop(df.assign(duration=duration), problem, dropped)
     out = df.assign(speaker=_prefixed(df.speaker, dataset), dataset=dataset)
     out = out[list(MANIFEST_COLUMNS) + [c for c in extra if c in out.columns and c not in MANIFEST_COLUMNS]]
     out = out.reset_index(drop=True)
     out.attrs.update(dropped=dict(dropped), pseudo_speakers=pseudo)
-    _warn_dropped(dataset, dropped, len(out))
+    _warn_dropped(dataset, dropped, len(out), examples=examples)
     if pseudo: warnings.warn(f"{dataset}: speakers are unknown, so each file is its own pseudo-speaker; "
                              "speaker-disjoint splits cannot be guaranteed", ManifestWarning, stacklevel=3)
     return validate_manifest(out)

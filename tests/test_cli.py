@@ -105,3 +105,19 @@ def test_standard_input_from_a_terminal_is_refused(monkeypatch, capsys):
     monkeypatch.setattr('sys.stdin', Terminal())
     assert main(['predict', '-']) == 2
     assert 'standard input, which is a terminal' in capsys.readouterr().err
+
+
+def test_warnings_are_printed_as_errors_are(monkeypatch, capsys, tmp_path):
+    "A warning from a sub-command reads 'gvoice COMMAND: Category: message', without Python's file, line and source line; Python's own printer is back afterwards."
+    import warnings
+    import gvoice.cli
+    from gvoice.data import ManifestWarning
+
+    def run(args):
+        warnings.warn('corpus: kept 1 rows, dropped 1: 1 missing file (gone.wav)', ManifestWarning)
+        return 0
+    monkeypatch.setattr(gvoice.cli, '_predict', run)
+    before = warnings.showwarning
+    assert gvoice.cli.main(['predict', str(tmp_path)]) == 0
+    assert capsys.readouterr().err == 'gvoice predict: ManifestWarning: corpus: kept 1 rows, dropped 1: 1 missing file (gone.wav)\n'
+    assert warnings.showwarning is before

@@ -386,8 +386,9 @@ def test_empty_and_unreadable_audio(tmp_path):
     sf.write(tmp_path / 'female/empty.wav', np.zeros(0, np.float32), 16000)
     (tmp_path / 'male').mkdir()
     (tmp_path / 'male/zero.wav').write_bytes(b'')
-    df, _ = load_quietly(load_folders, tmp_path)
+    df, msgs = load_quietly(load_folders, tmp_path)
     assert len(df) == 1 and df.attrs['dropped'] == {'empty audio': 1, 'unreadable audio': 1}
+    assert any(f"1 empty audio ({tmp_path / 'female/empty.wav'})" in m and f"1 unreadable audio ({tmp_path / 'male/zero.wav'})" in m for m in msgs), msgs  # the warning names them
 
 
 def test_load_dataset(librispeech_root, tmp_path):
