@@ -100,3 +100,13 @@ def test_every_notebook_opens_with_a_python_kernel():
     for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
         spec = json.loads(nb.read_text())['metadata'].get('kernelspec', {})
         assert spec.get('name') == 'python3' and spec.get('language') == 'python', nb.name
+
+
+def test_saved_outputs_hold_no_errors():
+    "A notebook is committed as it ran, top to bottom: no saved output is an error, or a traceback printed into a stream (as copying outputs from a failed run can leave one)."
+    import json
+    found = [f"{nb.name} cell {cell.get('id')}" for nb in sorted((ROOT / 'nbs').glob('*.ipynb'))
+             for cell in json.loads(nb.read_text())['cells'] for out in cell.get('outputs', [])
+             if out['output_type'] == 'error' or 'Traceback (most recent call last)' in ''.join(out.get('text', ''))
+             or re.search(r'\x1b\[0;31m\w*(Error|Exception)', ''.join(out.get('text', '')))]
+    assert found == [], found
