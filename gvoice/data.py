@@ -109,7 +109,7 @@ def _finish(df:pd.DataFrame, dataset:str, dropped:Counter, gender:str='gender', 
     exists = np.array([os.path.isfile(p) for p in df.path], dtype=bool)
     duration = np.array([_header_duration(p) if e else np.nan for p, e in zip(df.path, exists)], dtype=float)
     problem = np.select([~exists, np.isnan(duration), ~(duration > 0)], ['missing file', 'unreadable audio', 'empty audio'], default='')
-    examples = {reason: path for path, reason in reversed(list(zip(df.path[problem != ''], problem[problem != ''])))}  # the first of each
+    examples = pd.Series(df.path.to_numpy()[problem != '']).groupby(problem[problem != '']).first().to_dict()  # reason -> its first file
     df = _drop(df.assign(duration=duration), problem, dropped)
     out = df.assign(speaker=_prefixed(df.speaker, dataset), dataset=dataset)
     out = out[list(MANIFEST_COLUMNS) + [c for c in extra if c in out.columns and c not in MANIFEST_COLUMNS]]

@@ -31,14 +31,17 @@ def wav_bytes(y, sr=SR, subtype='PCM_16'):
 
 @pytest.mark.parametrize('ext,subtype', [('wav', 'PCM_U8'), ('wav', 'PCM_16'), ('wav', 'PCM_24'), ('wav', 'PCM_32'),
                                          ('wav', 'FLOAT'), ('wav', 'DOUBLE'), ('flac', 'PCM_16'), ('flac', 'PCM_24'),
-                                         ('ogg', 'VORBIS'), ('mp3', 'MPEG_LAYER_III')])
+                                         ('ogg', 'VORBIS'), ('mp3', 'MPEG_LAYER_III'), ('opus', 'OPUS'), ('aiff', 'PCM_16'),
+                                         ('au', 'PCM_16'), ('caf', 'PCM_16')])   # the formats `gvoice predict FOLDER` walks (AUDIO_SUFFIXES)
 @pytest.mark.parametrize('sr,channels', [(8000, 1), (22050, 2), (44100, 6), (48000, 1)])
 def test_every_format_rate_and_channel_count(tmp_path, ext, subtype, sr, channels):
     if ext == 'mp3' and channels > 2:
         pytest.skip('MP3 holds at most two channels')
+    if ext == 'opus' and sr not in (8000, 12000, 16000, 24000, 48000):
+        pytest.skip('Opus codes 8, 12, 16, 24 or 48 kHz only')
     y = tone(0.5, sr, channels=channels)
     path = tmp_path / f'a.{ext}'
-    sf.write(path, y, sr, subtype=subtype)
+    sf.write(path, y, sr, subtype=subtype, format='OGG' if ext == 'opus' else None)  # soundfile does not know the .opus extension
     out = load_audio(path, sr=SR)
     assert out.dtype == np.float32 and out.ndim == 1
     assert np.isfinite(out).all() and np.abs(out).max() <= 1.0
