@@ -39,7 +39,7 @@ def _corpus(args) -> int:
 
 # %% ../nbs/90_cli.ipynb #1d306090
 AUDIO_SUFFIXES = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.au', '.caf')  # what gvoice.audio reads (Opus: voice messages)
-UNREADABLE_SUFFIXES = ('.m4a', '.aac', '.wma', '.webm', '.amr')  # audio it cannot read: found in a folder, each is listed as failed with how to convert it
+UNREADABLE_SUFFIXES = ('.m4a', '.3gp', '.aac', '.wma', '.webm', '.amr')  # audio it cannot read: found in a folder, each is listed as failed with how to convert it
 STDIN = '-'  # the file name that means standard input, as for most command-line tools
 
 def audio_files(paths:list, # files and folders; STDIN ('-') for standard input

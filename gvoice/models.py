@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import importlib
 import io
@@ -256,8 +257,9 @@ def _read_model_file(path:Path) -> tuple[dict, dict[str, bytes]]:
             meta = json.loads(zf.read(_META))
             files = {n: zf.read(n) for n in zf.namelist() if n != _META}
     except (zipfile.BadZipFile, EOFError) as e: raise ModelFileError(f"{path}: not a gvoice model file, or truncated ({e})") from None
-    except PermissionError as e: raise ModelFileError(f"{path}: cannot be read ({e.strerror})") from None  # the file is not at fault
     except (zlib.error, NotImplementedError, RuntimeError, OSError) as e:  # what zipfile raises for a damaged header or stream
+        if isinstance(e, OSError) and e.errno not in (None, errno.EINVAL):  # the system's refusal (permission, a failing disk): not the file's fault
+            raise ModelFileError(f"{path}: cannot be read ({e.strerror})") from None
         raise ModelFileError(f"{path}: corrupt model file ({type(e).__name__}: {e})") from None
     except json.JSONDecodeError as e: raise ModelFileError(f"{path}: unreadable metadata ({e})") from None
     if not isinstance(meta, dict): raise ModelFileError(f"{path}: its metadata is a JSON {type(meta).__name__}, not an object")

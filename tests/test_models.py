@@ -1,4 +1,5 @@
 """Model files: what load_model refuses, and that a reloaded model predicts identically."""
+import errno
 import json
 import subprocess
 import sys
@@ -182,13 +183,14 @@ def test_missing_metadata_and_bad_json(fitted, tmp_path):
         load_model(tmp_path / 'badjson.gvm')
 
 
-def test_a_file_without_read_permission_is_not_called_corrupt(fitted, tmp_path, monkeypatch):
-    "Permission denied says so (as root, chmod does not deny, so the refusal is simulated where the file is opened)."
+@pytest.mark.parametrize('error', [PermissionError(errno.EACCES, 'Permission denied'), OSError(errno.EIO, 'Input/output error')])
+def test_a_file_the_system_cannot_read_is_not_called_corrupt(fitted, tmp_path, monkeypatch, error):
+    "Permission denied, or a failing disk, says so (as root, chmod does not deny, so the refusal is simulated where the file is opened)."
     model, _ = fitted
     path = model.save(tmp_path / 'm.gvm')
-    def denied(*args, **kwargs): raise PermissionError(13, 'Permission denied', str(path))
-    monkeypatch.setattr(zipfile, 'ZipFile', denied)
-    with pytest.raises(ModelFileError, match=r'm\.gvm: cannot be read \(Permission denied\)'): load_model(path)
+    def refused(*args, **kwargs): raise error
+    monkeypatch.setattr(zipfile, 'ZipFile', refused)
+    with pytest.raises(ModelFileError, match=rf'm\.gvm: cannot be read \({error.strerror}\)'): load_model(path)
 
 def test_saving_is_atomic(fitted, tmp_path, monkeypatch):
     model, _ = fitted

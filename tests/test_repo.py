@@ -110,3 +110,13 @@ def test_saved_outputs_hold_no_errors():
              if out['output_type'] == 'error' or 'Traceback (most recent call last)' in ''.join(out.get('text', ''))
              or re.search(r'\x1b\[0;31m\w*(Error|Exception)', ''.join(out.get('text', '')))]
     assert found == [], found
+
+
+def test_install_size_follows_the_extras_and_their_markers():
+    "bench/install_size.py counts what each install brings: TensorFlow with the course extras only, nbdev with the dev extras only."
+    import runpy
+    tree = runpy.run_path(str(ROOT / 'bench' / 'install_size.py'))['requirement_tree']
+    core, course, dev = tree('gvoice'), tree('gvoice', {'course'}), tree('gvoice', {'dev'})
+    assert {'numpy', 'librosa', 'soundfile'} <= core and not {'keras', 'matplotlib', 'nbdev'} & core
+    assert {'keras', 'matplotlib', 'jupyterlab'} <= course and 'nbdev' not in course
+    assert course - {'gvoice'} <= dev and {'nbdev', 'pytest', 'distributed'} <= dev  # dask[distributed]: an extra of a requirement
