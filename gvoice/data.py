@@ -68,8 +68,8 @@ def _keep(df:pd.DataFrame, ok, reason:str, dropped:Counter) -> pd.DataFrame:
     return _drop(df, np.where(np.asarray(ok, dtype=bool), '', reason), dropped)
 
 # %% ../nbs/03_data.ipynb #9e8a01f3
-_GENDER_LABELS = {'female': 'female', 'f': 'female', 'female_feminine': 'female',
-                  'male': 'male', 'm': 'male', 'male_masculine': 'male'}
+_GENDER_LABELS = {'female': 'female', 'f': 'female', 'woman': 'female', 'female_feminine': 'female',
+                  'male': 'male', 'm': 'male', 'man': 'male', 'male_masculine': 'male'}
 _NOT_BINARY = ('other', 'intersex', 'transgender', 'non-binary', 'do_not_wish_to_say')
 
 def _gender_reasons(labels:pd.Series) -> np.ndarray:
@@ -90,7 +90,7 @@ def _prefixed(raw:pd.Series, dataset:str) -> pd.Series:
     return raw.where(raw.str.startswith(f'{dataset}:'), f'{dataset}:' + raw)
 
 def _warn_dropped(what:str, dropped:Counter, kept:int, stacklevel:int=4, examples:dict|None=None):
-    "One warning summarising the rows dropped while reading `what`, naming a file for each reason in `examples` (reason -> the first path dropped for it)."
+    "One warning summarising the rows dropped while reading `what`, with an example for each reason in `examples` (reason -> the first path, or label, dropped for it)."
     if not dropped: return
     examples = examples or {}
     named = lambda reason, n: f" ({'e.g. ' if n > 1 else ''}{examples[reason]})" if reason in examples else ''
@@ -99,9 +99,19 @@ def _warn_dropped(what:str, dropped:Counter, kept:int, stacklevel:int=4, example
                   ManifestWarning, stacklevel=stacklevel)
 
 # %% ../nbs/03_data.ipynb #e978403a
+def _first_dropped(values:pd.Series, # one value per row, e.g. its path
+                   reasons:np.ndarray, # why each row is dropped ('' if it is kept)
+                   named:tuple, # the reasons to give an example of
+                  ) -> dict:
+    "Reason -> the first of `values` dropped for it, for each reason in `named` that drops a row."
+    hit = np.isin(reasons, named)
+    return pd.Series(values.to_numpy()[hit]).groupby(reasons[hit]).first().to_dict()
+
 def _finish(df:pd.DataFrame, dataset:str, dropped:Counter, gender:str='gender', extra=(), pseudo:bool=False) -> pd.DataFrame:
     "The common end of every loader: map genders, drop (and count) unusable rows, read durations, validate."
-    df = _drop(df, _gender_reasons(df[gender]), dropped)
+    why = _gender_reasons(df[gender])
+    examples = _first_dropped(_text(df[gender]).map(repr), why, ('unknown gender label',))  # the label itself: the file is not at fault
+    df = _drop(df, why, dropped)
     df = df.assign(gender=_text(df[gender]).str.lower().map(_GENDER_LABELS), speaker=_text(df.speaker))
     df = _keep(df, df.speaker.ne(''), 'speaker id missing', dropped)
     df = _keep(df, ~df.path.duplicated(), 'duplicate row', dropped)
@@ -109,7 +119,7 @@ def _finish(df:pd.DataFrame, dataset:str, dropped:Counter, gender:str='gender', 
     exists = np.array([os.path.isfile(p) for p in df.path], dtype=bool)
     duration = np.array([_header_duration(p) if e else np.nan for p, e in zip(df.path, exists)], dtype=float)
     problem = np.select([~exists, np.isnan(duration), ~(duration > 0)], ['missing file', 'unreadable audio', 'empty audio'], default='')
-    examples = pd.Series(df.path.to_numpy()[problem != '']).groupby(problem[problem != '']).first().to_dict()  # reason -> its first file
+    examples |= _first_dropped(df.path, problem, ('missing file', 'unreadable audio', 'empty audio'))
     df = _drop(df.assign(duration=duration), problem, dropped)
     out = df.assign(speaker=_prefixed(df.speaker, dataset), dataset=dataset)
     out = out[list(MANIFEST_COLUMNS) + [c for c in extra if c in out.columns and c not in MANIFEST_COLUMNS]]

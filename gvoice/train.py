@@ -5,6 +5,7 @@
 # %% ../nbs/16_train.ipynb #70a30215
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import warnings
@@ -25,11 +26,11 @@ from .models import Recalibrated, VoiceModel, take_rows
 # %% auto #0
 __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'PRETRAINED_FEATURES',
            'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'PRETRAINED_COPIES', 'FEATURE_BUDGET_MS', 'parse_corpus',
-           'corpus_names', 'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'copy_changes', 'training_inputs',
-           'make_family', 'with_rows', 'fit_family', 'heldout_scores', 'loco_scores', 'shared_corpus_specs',
-           'licence_terms', 'corpus_terms', 'licensed', 'load_mel128_rows', 'provenance', 'heldout_metrics',
-           'provenance_markdown', 'training_recipe', 'save_with_provenance', 'train_model', 'loco_pool',
-           'train_pretrained', 'evaluate_corpora']
+           'corpus_names', 'manifest_name', 'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'copy_changes',
+           'training_inputs', 'make_family', 'with_rows', 'fit_family', 'heldout_scores', 'loco_scores',
+           'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'licensed', 'load_mel128_rows', 'provenance',
+           'heldout_metrics', 'provenance_markdown', 'training_recipe', 'save_with_provenance', 'train_model',
+           'loco_pool', 'train_pretrained', 'evaluate_corpora']
 
 # %% ../nbs/16_train.ipynb #977d1fc8
 def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or the path of a manifest CSV (or of a folder holding manifest.csv)
@@ -48,6 +49,12 @@ def corpus_names(df:pd.DataFrame, # a loader's manifest: dataset, and perhaps co
     if 'corpus' in df: return df['corpus']
     return df.dataset + ' ' + df.subset if 'subset' in df else df.dataset
 
+def manifest_name(path:Path, # a manifest CSV, or a folder holding manifest.csv
+                 ) -> str:
+    "What a manifest without a `corpus` column calls its clips: the name of its folder, however the path is written ('list.csv', '.')."
+    folder = Path(os.path.abspath(path if path.is_dir() else path.parent))  # not resolve(): a link is named as the user named it
+    return folder.name or path.stem  # a CSV at the root of the file system: its own name
+
 def load_corpora(specs:list, # corpus specs (see `parse_corpus`)
                  exclude:tuple=(), # names of corpora (the `corpus` column) to leave out, e.g. ('SpeechAccentArchive',)
                 ) -> pd.DataFrame:
@@ -55,7 +62,7 @@ def load_corpora(specs:list, # corpus specs (see `parse_corpus`)
     frames = []
     for spec in specs:
         name, path = parse_corpus(spec)
-        df = load_manifest(path, (path if path.is_dir() else path.parent).name) if name == 'manifest' else load_dataset(name, path)
+        df = load_manifest(path, manifest_name(path)) if name == 'manifest' else load_dataset(name, path)
         frames.append(df.assign(corpus=corpus_names(df)))
     out = pd.concat(frames, ignore_index=True)
     if out.path.duplicated().any(): raise ValueError(f"{out.path.duplicated().sum()} files are named by more than one corpus spec, e.g. {out.path[out.path.duplicated()].iloc[0]}")

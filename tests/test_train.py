@@ -41,6 +41,18 @@ def corpus_dir(tmp_path_factory):
     return root
 
 
+def test_a_manifest_named_by_a_relative_path_is_named_after_its_folder(corpus_dir, tmp_path, monkeypatch):
+    "`gvoice evaluate list.csv` in the folder of list.csv called its corpus '' (the name of Path('list.csv').parent); an unknown label is quoted."
+    rows = pd.read_csv(corpus_dir / 'manifest.csv').head(4)
+    rows = rows.assign(path=[str(corpus_dir / p) for p in rows.path], gender=['fmale', *rows.gender[1:]])
+    (tmp_path / 'mine').mkdir()
+    rows.to_csv(tmp_path / 'mine' / 'list.csv', index=False)
+    monkeypatch.chdir(tmp_path / 'mine')
+    with pytest.warns(UserWarning, match=r"^mine: kept 3 rows, dropped 1: 1 unknown gender label \('fmale'\)"):
+        clips = load_corpora(['list.csv'])
+    assert set(clips.corpus) == {'mine'} and clips.speaker.str.startswith('mine:').all()
+
+
 def test_unreadable_files_are_left_out_and_named(corpus_dir, tmp_path):
     clips = load_corpora([f'synth:{corpus_dir}']).head(3).copy()
     (tmp_path / 'bad.wav').write_bytes(b'RIFF....WAVEfmt ')
