@@ -196,18 +196,18 @@ def _report(scores:pd.DataFrame, # from gvoice.train.heldout_scores
 def _train(args) -> int:
     "Train a model on corpora (or repeat the shipped model's recipe), report on speakers it never heard, and save it."
     from gvoice.data import shared_data_dir
-    from gvoice.train import PRETRAINED_FAMILY, PRETRAINED_FEATURES, train_model, train_pretrained
+    from gvoice.train import PRETRAINED_FAMILY, family_features, train_model, train_pretrained
     args.family = args.family or PRETRAINED_FAMILY
+    features = family_features(args.family, args.features)  # the shipped family on the shipped features, unless asked otherwise
     given = {k: v for k, v in (('copies', args.copies), ('test', args.test), ('terms', tuple(args.terms or ()) or None)) if v is not None}  # the others: each recipe's own
     if args.pretrained:
         unused = [f'--{k}' for k in ('test', 'epochs', 'lite') if getattr(args, k) not in (None, False)] + (['corpora'] if args.corpora else [])
         if unused: raise ValueError(f"--pretrained takes no {', '.join(unused)}: it trains on the shared data by leave-one-corpus-out (whole corpora held out), as the shipped model was")
         shared = Path(args.shared) if args.shared else shared_data_dir()
         if shared is None: raise ValueError("--pretrained trains on the shared real speech: give --shared DIR (holding librispeech-subset/ and extra-speakers/), or set GVOICE_SHARED_DATA; none was found in or above the current folder")
-        features = args.features or (PRETRAINED_FEATURES if args.family == PRETRAINED_FAMILY else None)
         _, scores = train_pretrained(shared, args.out, args.family, args.seed, args.jobs, progress=not args.quiet, features=features, exclude=tuple(args.exclude), **given)
     elif not args.corpora: raise ValueError("name the corpora to train on (e.g. synth:data/synth), or use --pretrained")
-    else: _, scores = train_model(args.corpora, args.out, args.family, seed=args.seed, epochs=args.epochs, features=args.features,
+    else: _, scores = train_model(args.corpora, args.out, args.family, seed=args.seed, epochs=args.epochs, features=features,
                                   lite=args.lite, n_jobs=args.jobs, progress=not args.quiet, exclude=tuple(args.exclude), **given)
     from gvoice.models import load_model
     from gvoice.predict import GenderPredictor
@@ -278,7 +278,7 @@ def _demo(args) -> int:
 # %% ../nbs/90_cli.ipynb #1b59f920
 _LAYOUTS = 'gvoice, librispeech, audiomnist, commonvoice, voxceleb1, folders'  # for --help, which must not import what defines them (tested below)
 _FAMILIES = 'floor, logreg, svm, dense, dense_cv, cnn, encoder'
-_PRETRAINED_FAMILY, _PRETRAINED_COPIES = 'svm', 2  # gvoice.train.PRETRAINED_FAMILY and PRETRAINED_COPIES, written out so that --help does not import gvoice.train
+_PRETRAINED_FAMILY, _PRETRAINED_FEATURES, _PRETRAINED_COPIES = 'svm', 'ge2e_f0', 2  # gvoice.train.PRETRAINED_FAMILY, _FEATURES and _COPIES, written out so that --help does not import gvoice.train
 _TERMS = "permissive, share-alike, non-commercial, 'research only', unstated"
 
 def _one_of(module:str, # the module that defines the names
@@ -353,8 +353,8 @@ def _add_train(sub):
     t.add_argument('--out', required=True, help='the model file to write (.gvm)')
     t.add_argument('--pretrained', action='store_true', help="repeat the shipped model's recipe on the shared real speech")
     t.add_argument('--shared', help='with --pretrained: the shared data folder (default: $GVOICE_SHARED_DATA, else the nearest shared/data in or above the current folder); --copies, --exclude, --terms change its recipe')
-    t.add_argument('--family', type=_one_of('gvoice.train', 'FAMILIES'), help=f"model family: {_FAMILIES} (default: the shipped model's, {_PRETRAINED_FAMILY})")
-    t.add_argument('--features', help="another feature recipe than the family's own (a name in gvoice.features.RECIPES)")
+    t.add_argument('--family', type=_one_of('gvoice.train', 'FAMILIES'), help=f"model family: {_FAMILIES} (default: the shipped model's, {_PRETRAINED_FAMILY} on {_PRETRAINED_FEATURES})")
+    t.add_argument('--features', help=f"another feature recipe than the family's own (a name in gvoice.features.RECIPES; {_PRETRAINED_FAMILY}'s default is the shipped model's, {_PRETRAINED_FEATURES})")
     t.add_argument('--copies', type=int, help=f'augmented copies of each training clip (default {_PRETRAINED_COPIES})')
     t.add_argument('--test', type=float, help="fraction of every corpus's speakers held out (default 0.2; not with --pretrained, which holds out whole corpora)")
     t.add_argument('--epochs', type=int, help='Keras families: train exactly this many epochs (default: early stopping)')

@@ -29,8 +29,8 @@ __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRE
            'corpus_names', 'manifest_name', 'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'copy_changes',
            'training_inputs', 'make_family', 'with_rows', 'fit_family', 'heldout_scores', 'loco_scores',
            'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'licensed', 'load_mel128_rows', 'provenance',
-           'heldout_metrics', 'provenance_markdown', 'training_recipe', 'save_with_provenance', 'train_model',
-           'loco_pool', 'train_pretrained', 'evaluate_corpora']
+           'heldout_metrics', 'provenance_markdown', 'training_recipe', 'save_with_provenance', 'family_features',
+           'train_model', 'loco_pool', 'train_pretrained', 'evaluate_corpora']
 
 # %% ../nbs/16_train.ipynb #977d1fc8
 def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or the path of a manifest CSV (or of a folder holding manifest.csv)
@@ -430,6 +430,12 @@ def _repeated(option:str, # a command-line option that may be repeated, e.g. '--
     "`option` before each of `values`, as a command line lists them."
     return [a for v in values for a in (option, str(v))]
 
+def family_features(family:str, # a name in FAMILIES
+                    features:str|None=None, # a feature recipe asked for (None: the default)
+                   ) -> str|None:
+    "The features `family` trains on: those asked for, else the shipped model's for the shipped family, else None (the family's own)."
+    return features or (PRETRAINED_FEATURES if family == PRETRAINED_FAMILY else None)
+
 def train_model(specs:list, # corpus specs (see `parse_corpus`)
                 out, # the model file to write
                 family:str=PRETRAINED_FAMILY, # the model family
@@ -437,7 +443,7 @@ def train_model(specs:list, # corpus specs (see `parse_corpus`)
                 test:float=0.2, # fraction of every corpus's speakers held out
                 seed:int=0, # random seed of the split and the training
                 epochs:int|None=None, # as in `make_family`
-                features:str|None=None, # as in `make_family`
+                features:str|None=None, # as in `family_features`: by default the shipped model's for its family, else the family's own
                 also:tuple|None=None, # as in `fit_family`
                 lite:bool=False, # save the numpy version (`gvoice.lite.LitePatchCNN`, family `cnn` only), which loads without TensorFlow
                 command:str|None=None, # how to repeat this, for the record (default: the `gvoice train` command line)
@@ -447,6 +453,7 @@ def train_model(specs:list, # corpus specs (see `parse_corpus`)
                 terms:tuple|None=None, # keep only corpora whose licence terms are among these, e.g. ('permissive',) (see `licence_terms`)
                ) -> tuple[VoiceModel, pd.DataFrame]:
     "Train a model of `family` on the corpora with speakers of each held out, score it under every condition, and save it with provenance."
+    features = family_features(family, features)
     speech = load_corpora(specs, exclude)
     if terms is not None: speech = speech[licensed(speech, terms)].reset_index(drop=True)
     split = heldout_split(speech, test, seed)

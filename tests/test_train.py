@@ -91,6 +91,17 @@ def test_train_then_evaluate_without_the_training_speakers(corpus_dir, tmp_path)
     assert bad.returncode == 2 and 'nowhere' in bad.stderr
 
 
+def test_train_defaults_to_the_shipped_recipe(corpus_dir, tmp_path):
+    "`gvoice train CORPUS --out M` trains the shipped model's family on the shipped model's features (an SVM on the 146 hand-made features, before)."
+    model_path = tmp_path / 'default.gvm'
+    r = _gvoice('train', f'synth:{corpus_dir}', '--out', model_path, '--copies', '0', '--jobs', '1', '--quiet')
+    assert r.returncode == 0, r.stderr
+    model = load_model(model_path)
+    recipe = model.info['training']['recipe']
+    assert (model.features, recipe['features'], recipe['family']) == ('ge2e_f0', 'ge2e_f0', 'svm')
+    assert '--features ge2e_f0' in recipe['command']   # the record repeats it whatever the defaults become
+
+
 def test_train_usage_errors_exit_2(corpus_dir, tmp_path):
     for args in (['train', '--out', tmp_path / 'x.gvm'], ['train', f'timit:{corpus_dir}', '--out', tmp_path / 'x.gvm'],
                  ['train', f'synth:{corpus_dir}'], ['train', f'synth:{corpus_dir}', '--out', tmp_path / 'x.gvm', '--family', 'resnet'],
