@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,12 +44,15 @@ def source_name(source, # a path, bytes or a binary file object
     if isinstance(source, (bytes, bytearray, memoryview)): return f"<{len(source)} bytes>"
     return str(getattr(source, 'name', None) or f"<{type(source).__name__}>")
 
+_WEB_ADDRESS = re.compile(r'[A-Za-z][A-Za-z0-9+.-]+:/')  # 'https://…', or 'https:/…' once a Path has merged the slashes; not 'C:/'
+
 def _resolve_source(source) -> Path | bytes:
     "A readable file path or the bytes of `source`, or an AudioError saying why not."
     name = source_name(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists(): raise AudioError(f"{name}: file not found")
+        if not path.exists():
+            raise AudioError(f"{name}: " + ("a web address: gvoice reads files; download it first" if _WEB_ADDRESS.match(name) else "file not found"))
         if not path.is_file(): raise AudioError(f"{name}: not a regular file (a directory?)")
         if path.stat().st_size == 0: raise AudioError(f"{name}: empty file (0 bytes)")
         return path
@@ -68,12 +72,22 @@ _NOT_AUDIO_MAGIC = {b'\xff\xd8\xff': 'a JPEG image', b'\x89PNG': 'a PNG image', 
 _UNSUPPORTED_MAGIC = {b'\x1aE\xdf\xa3': 'WebM/Matroska', b'#!AMR': 'AMR', b'wvpk': 'WavPack', b'MAC ': "Monkey's Audio",
                       b'0&\xb2\x75\x8e\x66\xcf\x11': 'WMA (ASF)'}
 
+_OGG_CODECS = {b'\x01vorbis': ('audio', 'Ogg Vorbis'), b'OpusHead': ('audio', 'Ogg Opus'),
+               b'\x7fFLAC': ('unsupported', 'FLAC in Ogg'), b'Speex   ': ('unsupported', 'Speex (Ogg)')}  # what an Ogg stream's first packet starts with
+
+def _ogg_codec(head: bytes) -> tuple[str, str] | None:
+    "(kind, description) of the codec in an Ogg stream starting with `head` (its first page's first packet), or None."
+    if not head.startswith(b'OggS') or len(head) < 27: return None
+    packet = head[27 + head[26]:]  # after the page header and its segment table
+    return next((v for magic, v in _OGG_CODECS.items() if packet.startswith(magic)), None)
+
 def _sniff(head: bytes) -> tuple[str, str]:
     "Classify a file by its first bytes: (kind, description), kind one of audio, not_audio, unsupported, text, unknown."
+    if codec := _ogg_codec(head): return codec
     for table, kind in ((_NOT_AUDIO_MAGIC, 'not_audio'), (_AUDIO_MAGIC, 'audio'), (_UNSUPPORTED_MAGIC, 'unsupported')):
         for magic, desc in table.items():
             if head.startswith(magic): return kind, desc
-    if head[4:8] == b'ftyp': return 'unsupported', 'MP4/M4A (AAC)'
+    if head[4:8] == b'ftyp': return 'unsupported', '3GP (AMR or AAC)' if head[8:11] in (b'3gp', b'3g2') else 'MP4/M4A (AAC)'
     if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0: return 'unsupported', 'AAC (ADTS)'  # MPEG sync, layer bits 00
     if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0: return 'audio', 'MP3'
     try: text = head.decode('utf-8')
@@ -210,11 +224,12 @@ def _check_sr(sr:int):
 CANCEL_DB = 20  # channels whose average is this far below them cancel: one is another inverted (two uncorrelated channels average 3 dB below theirs)
 
 def _check_channels_add(y:np.ndarray, # (frames, channels)
+                        mono:np.ndarray, # their average, `to_mono(y)`
                         name:str, # the file's name, for the message
                        ):
-    "Raise AudioError if the channels of `y` cancel when averaged to mono, as when one is another with its polarity inverted."
+    "Raise AudioError if the channels of `y` cancel when averaged to `mono`, as when one is another with its polarity inverted."
     if y.shape[1] < 2: return
-    power, mixed = np.mean(np.square(y, dtype=np.float64)), np.mean(np.square(y.mean(axis=1, dtype=np.float64)))
+    power, mixed = np.mean(np.square(y, dtype=np.float64)), np.mean(np.square(mono, dtype=np.float64))
     if power > 0 and mixed < power * 10 ** (-CANCEL_DB / 10):
         left = 'nothing is left' if mixed == 0 else f"their average is {10 * np.log10(power / mixed):.0f} dB below them"
         raise AudioError(f"{name}: its {y.shape[1]} channels cancel when averaged to mono ({left}): one is another with its polarity "
@@ -226,14 +241,15 @@ def _read_blocks(f:sf.SoundFile, # an open file (from `_open_audio`)
                  name:str, # its name, for error messages
                  frames:int, # frames per block
                 ):
-    "(frames, channels) float32 blocks of `f` until the decoder stops, each checked for NaN, Inf and channels that cancel: the header's frame count is never trusted."
+    "Mono float32 blocks of `f` until the decoder stops, each checked for NaN, Inf and channels that cancel: the header's frame count is never trusted."
     while True:
         try: block = f.read(frames, dtype='float32', always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as e: raise AudioError(f"{name}: corrupt audio data ({e})") from None
         if len(block) == 0: return
         _check_finite(block, name)
-        _check_channels_add(block, name)
-        yield block
+        mono = to_mono(block)
+        _check_channels_add(block, mono, name)
+        yield mono
 
 def load_audio(source, # a path, bytes or a binary file object (WAV, FLAC, OGG/Vorbis, MP3)
                sr:int=16000, # sample rate of the result, in Hz
@@ -243,17 +259,17 @@ def load_audio(source, # a path, bytes or a binary file object (WAV, FLAC, OGG/V
     with _open_audio(source) as (f, name):
         blocks, orig_sr = list(_read_blocks(f, name, _READ_FRAMES)), f.samplerate
     if not blocks: raise AudioError(f"{name}: contains no samples (0 frames)")
-    return limit_peak(resample(to_mono(np.concatenate(blocks)), orig_sr, sr))
+    return limit_peak(resample(np.concatenate(blocks), orig_sr, sr))
 
 
 # %% ../nbs/01_audio.ipynb #8574f476
-def _resampled(block:np.ndarray, # (frames, channels) from `_read_blocks`
+def _resampled(block:np.ndarray, # mono samples from `_read_blocks`
                stream, # a soxr.ResampleStream, or None when no resampling is needed
                last:bool, # whether this is the file's last block (the resampler then empties its buffer)
                repair=None, # a function of mono samples applied at the file's own rate, before resampling
               ) -> np.ndarray:
-    "One block, to mono, repaired, through the streaming resampler, peak-limited."
-    mono = to_mono(block) if repair is None else repair(to_mono(block))
+    "One block, repaired, through the streaming resampler, peak-limited."
+    mono = block if repair is None else repair(block)
     return limit_peak(mono if stream is None else stream.resample_chunk(mono, last=last))
 
 def stream_audio(source, # a path, bytes or a binary file object

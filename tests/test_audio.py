@@ -111,6 +111,8 @@ BAD = {  # name: (file content, words the message must contain)
     'random bytes': (bytes(range(256)) * 4, 'unrecognised'),
     'm4a (unsupported)': (b'\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00' + bytes(300), 'unsupported format'),
     'webm (unsupported)': (b'\x1aE\xdf\xa3' + bytes(300), 'unsupported format'),
+    'ogg flac (unsupported)': (b'OggS\x00\x02' + bytes(20) + b'\x01\x33\x7fFLAC\x01\x00' + bytes(300), 'unsupported format: FLAC in Ogg'),
+    'speex (unsupported)': (b'OggS\x00\x02' + bytes(20) + b'\x01\x50Speex   1.2' + bytes(300), 'unsupported format: Speex'),
     'nan samples': (_float_wav_with(np.nan), 'NaN'),
     'inf samples': (_float_wav_with(np.inf), 'NaN or Inf'),
     'sample rate 0': (_with_samplerate(_good_wav(), 0), 'sample rate of 0 Hz'),
