@@ -276,17 +276,22 @@ def stream_audio(source, # a path, bytes or a binary file object
                  sr:int=16000, # sample rate of the blocks, Hz
                  block_seconds:float=30.0, # length of each block (the last may be shorter), s
                  repair=None, # a function of mono samples applied to each block at the file's own rate, before resampling (e.g. `declip`)
+                 progress=None, # called with the seconds of each block once the caller is done with it (e.g. a tqdm bar's `update`)
                 ):
     "Decode `source` block by block: float32 mono blocks at `sr`, one block in memory at a time."
     _check_sr(sr)
+    done = progress or (lambda seconds: None)
     with _open_audio(source) as (f, name):
         stream = None if f.samplerate == sr else soxr.ResampleStream(f.samplerate, sr, 1, dtype='float32', quality='HQ')
         blocks, held = _read_blocks(f, name, max(1, int(block_seconds * f.samplerate))), None
         for block in blocks:  # one block is held back, so that the resampler knows which block is the last
-            if held is not None: yield _resampled(held, stream, False, repair)
+            if held is not None:
+                yield _resampled(held, stream, False, repair)
+                done(len(held) / f.samplerate)
             held = block
         if held is None: raise AudioError(f"{name}: contains no samples (0 frames)")
         yield _resampled(held, stream, True, repair)
+        done(len(held) / f.samplerate)
 
 
 # %% ../nbs/01_audio.ipynb #f3266553

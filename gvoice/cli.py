@@ -13,8 +13,8 @@ import warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['AUDIO_SUFFIXES', 'UNREADABLE_SUFFIXES', 'STDIN', 'REPORT_COLUMNS', 'corpus_summary', 'audio_files', 'predict_files',
-           'json_line', 'report_table', 'main']
+__all__ = ['AUDIO_SUFFIXES', 'UNREADABLE_SUFFIXES', 'STDIN', 'LONG_SECONDS', 'REPORT_COLUMNS', 'corpus_summary', 'audio_files',
+           'predict_files', 'json_line', 'report_table', 'main']
 
 # %% ../nbs/90_cli.ipynb #3afbd329
 def corpus_summary(manifest:pd.DataFrame, # a manifest (`gvoice.data`), e.g. from `make_corpus`
@@ -41,6 +41,7 @@ def _corpus(args) -> int:
 AUDIO_SUFFIXES = ('.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.au', '.caf')  # what gvoice.audio reads (Opus: voice messages)
 UNREADABLE_SUFFIXES = ('.m4a', '.3gp', '.aac', '.wma', '.webm', '.amr')  # audio it cannot read: found in a folder, each is listed as failed with how to convert it
 STDIN = '-'  # the file name that means standard input, as for most command-line tools
+LONG_SECONDS = 60.0  # one file this long gets a progress bar too (several files always do)
 
 def audio_files(paths:list, # files and folders; STDIN ('-') for standard input
                ) -> list[Path]:
@@ -56,29 +57,55 @@ def predict_files(predictor, # a gvoice.predict.GenderPredictor
                   progress:bool=True, # a progress bar on stderr
                   per:str='file', # 'file'; 'window': one per window (`GenderPredictor.predict_windows`); 'segment': time-stamped stretches (`gvoice.live.segments`)
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Predictions for the files that could be read, and the files that could not (source, error)."
+    "Predictions for the files that could be read, and the files that could not (source, error); the progress bar counts seconds of audio."
     import pandas as pd
-    from tqdm import tqdm  # text on stderr, as a terminal shows it (tqdm.auto would draw a widget in a notebook, saved at 0 %)
     from gvoice.audio import AudioError, source_name
-    answers = {'file': lambda f: [dict(predictor.predict_file(f))], 'window': lambda f: map(dict, predictor.predict_windows(f)),
-               'segment': lambda f: _segments(f, predictor)}
+    answers = {'file': lambda f, tick: [dict(predictor.predict_file(f, tick))], 'window': lambda f, tick: map(dict, predictor.predict_windows(f, tick)),
+               'segment': lambda f, tick: _segments(f, predictor, tick)}
     if per not in answers: raise ValueError(f"per={per!r}: one of {sorted(answers)}")
-    rows, failed = [], []
-    for f in tqdm(files, desc='predicting', unit='file', disable=not progress or len(files) < 2):
-        source = _readable(f)
-        try: rows.extend(answers[per](source))
-        except (AudioError, OSError) as e: failed.append({'source': source_name(source), 'error': str(e)})  # the file's fault; any other error stops the run
+    rows, failed, seconds = [], [], [_header_seconds(f) for f in files]
+    total = sum(seconds)
+    with _audio_bar(total, progress and total > 0 and (len(files) > 1 or total >= LONG_SECONDS)) as bar:
+        for f, length in zip(files, seconds):
+            source, share = _readable(f), _Share(bar, length)
+            try: rows.extend(answers[per](source, share.update))
+            except (AudioError, OSError) as e: failed.append({'source': source_name(source), 'error': str(e)})  # the file's fault; any other error stops the run
+            share.update(share.left)  # what a failed file would have taken: the bar ends full
     return pd.DataFrame(rows), pd.DataFrame(failed, columns=['source', 'error'])
+
+class _Share:
+    "One file's share of a progress bar: it moves the bar by the seconds read, never by more than the file's length by its header."
+    def __init__(self, bar, seconds:float): self.bar, self.left = bar, seconds
+    def update(self, seconds:float):
+        "Move the bar on by `seconds`, up to what is left of the file's share."
+        step = min(seconds, self.left)
+        self.left -= step
+        self.bar.update(step)
+
+def _header_seconds(f) -> float:
+    "The length of file `f` by its header, s; 0 where it cannot be told (standard input, a file that cannot be read): the bar leaves it out."
+    from gvoice.audio import AudioError, audio_info
+    if str(f) == STDIN: return 0.0
+    try: return audio_info(f).duration
+    except (AudioError, OSError): return 0.0
+
+def _audio_bar(total:float, # seconds of audio to go through
+               show:bool, # whether to draw it
+              ):
+    "A progress bar on stderr in seconds of audio, whole seconds shown."
+    from tqdm import tqdm  # text on stderr, as a terminal shows it (tqdm.auto would draw a widget in a notebook, saved at 0 %)
+    return tqdm(total=total, desc='predicting', disable=not show,
+                bar_format='{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]')
 
 def _readable(f):
     "What to read for file `f`: standard input's bytes for STDIN, else the path."
     return sys.stdin.buffer if str(f) == STDIN else f
 
-def _segments(f, predictor) -> list[dict]:
+def _segments(f, predictor, progress=None) -> list[dict]:
     "The time-stamped segments of file `f` (`gvoice.live.segments`: it needs the course's packages), each with its source."
     from gvoice.audio import source_name
     from gvoice.live import segments
-    return segments(f, predictor=predictor).assign(source=source_name(f)).to_dict('records')
+    return segments(f, predictor=predictor, progress=progress).assign(source=source_name(f)).to_dict('records')
 
 # %% ../nbs/90_cli.ipynb #267d32e8
 def _predictor(args):

@@ -183,12 +183,13 @@ def segments(source, # a path, bytes or file object (any length: read in blocks)
              window_seconds:float=WINDOW_SECONDS, # length of the sound each answer is computed on, s
              hop_seconds:float=HOP_SECONDS, # an answer this often, s
              smooth:int=SMOOTH_WINDOWS, # average the log-odds of this many windows, centred on each answer
+             progress=None, # for a file: called with the seconds of each block of it once judged (e.g. a tqdm bar's `update`)
             ) -> pd.DataFrame:
     "Female, male and uncertain segments of a recording: start, end (s), label, mean P(female), reason."
     if isinstance(source, np.ndarray) and sr is None: raise ValueError("segments of an array need its sample rate: segments(y, sr=16000)")
     predictor = predictor or GenderPredictor.pretrained()
     rate = predictor.model.sr  # a file is decoded at the model's rate, so that it is resampled once
-    blocks = [(source, sr)] if isinstance(source, np.ndarray) else ((b, rate) for b in stream_audio(source, sr=rate, block_seconds=10.0))
+    blocks = [(source, sr)] if isinstance(source, np.ndarray) else ((b, rate) for b in stream_audio(source, sr=rate, block_seconds=10.0, progress=progress))
     windows = list(stream_windows(blocks, predictor, window_seconds=window_seconds, hop_seconds=hop_seconds, smooth=1))
     return merge_windows(_centred(windows, smooth, predictor.threshold))
 

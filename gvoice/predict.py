@@ -205,16 +205,22 @@ class GenderPredictor(_Predictor):
         step = max(1, int(self.window_seconds * sr))
         return self._judge((declip(y[i:i + step]) for i in range(0, max(len(y), 1), step)), sr, '')
 
+    def _windows(self, path, progress=None):
+        "The windows of a file, decoded at the model's rate and repaired (`declip`), one at a time."
+        return stream_audio(path, sr=self.model.sr, block_seconds=self.window_seconds, repair=declip, progress=progress)
+
     def predict_file(self, path, # an audio file (WAV, FLAC, OGG, MP3), any length: a path, its bytes or a binary file object
+                     progress=None, # called with the seconds of each window once judged (e.g. a tqdm bar's `update`)
                     ) -> Prediction:
         "Female, male or uncertain for a file, read one window at a time."
-        return self._judge(stream_audio(path, sr=self.model.sr, block_seconds=self.window_seconds, repair=declip), self.model.sr, source_name(path))
+        return self._judge(self._windows(path, progress), self.model.sr, source_name(path))
 
     def predict_windows(self, path, # an audio file, any length: a path, its bytes or a binary file object
+                        progress=None, # as in `predict_file`
                        ) -> list[Prediction]:
         "Female, male or uncertain for each window of a file, judged alone: who spoke when in a long recording."
         sr, start, out, held, name = self.model.sr, 0.0, [], None, source_name(path)
-        for w in stream_audio(path, sr=sr, block_seconds=self.window_seconds, repair=declip):
+        for w in self._windows(path, progress):
             if held is not None and len(w) >= len(held) / 2:
                 out.append(replace(self._judge([held], sr, name), start=start))
                 start, held = start + len(held) / sr, w

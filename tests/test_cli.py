@@ -81,6 +81,25 @@ def test_json_lines_are_strict_json(tmp_path):
     assert 0 <= rows['voice.wav']['p_female'] <= 1 and 'not audio' in rows['broken.wav']['error']
 
 
+@pytest.mark.parametrize('per', ['file', 'window', 'segment'])
+def test_a_long_file_shows_its_progress_in_seconds_of_audio(tmp_path, capsys, per):
+    "One long file gets a progress bar, in seconds of audio, that moves within it (the bar counted files, and hid itself for one: a podcast with --segments was minutes without a sign of life); one short file, none."
+    from gvoice.cli import predict_files
+    from gvoice.predict import GenderPredictor
+    voice = synthesize_utterance(sample_speakers(1, seed=5)[0], seed=2, duration=3.0)[0]
+    long = np.tile(voice, 24)                                                  # over a minute: three 30 s windows
+    save_audio(tmp_path / 'long.wav', long, 16000)
+    save_audio(tmp_path / 'short.wav', voice, 16000)
+    predictor, moves = GenderPredictor.pretrained(), []
+    done, failed = predict_files(predictor, [tmp_path / 'long.wav'], progress=True, per=per)
+    assert len(done) and not len(failed)
+    bar = capsys.readouterr().err
+    assert f'100%|██████████| {len(long) / 16000:.0f}/{len(long) / 16000:.0f} s of audio' in bar, bar
+    assert len({m for m in bar.split('\r') if 's of audio' in m}) > 2, bar     # it moved within the file, not only at its end
+    predict_files(predictor, [tmp_path / 'short.wav'], progress=True, per=per)
+    assert capsys.readouterr().err == ''
+
+
 def test_predict_reads_standard_input(tmp_path, espeak_piped):
     "`espeak-ng --stdout … | gvoice predict -` answers as for the same bytes in a file: a WAV written into a pipe declares no length (espeak-ng writes 0x7FFFF000, FFmpeg 0xFFFFFFFF), and is read to its end."
     exe = shutil.which('gvoice')
