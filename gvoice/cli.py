@@ -341,7 +341,7 @@ def _corpus_work_options() -> argparse.ArgumentParser:
 def _add_corpus(sub):
     "The `corpus` sub-command and its options."
     c = sub.add_parser('corpus', help='write the synthetic voice corpus', description=_corpus.__doc__)
-    c.add_argument('root', help='folder to write into')
+    c.add_argument('root', help='folder to write into: new, empty, or an earlier synthetic corpus (which is replaced)')
     c.add_argument('--speakers', type=int, default=40, help='number of speakers (default 40)')
     c.add_argument('--utterances', type=int, default=5, help='clips per speaker (default 5)')
     c.add_argument('--seed', type=int, default=0, help='random seed; the same seed gives identical files')

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['SPEED_OF_SOUND', 'REFERENCE_VTL_CM', 'HILLENBRAND_1995', 'VOWELS', 'SPEAKER_PRIORS', 'F0_VTL_CORRELATION',
-           'FRICATIVES', 'PHONES', 'LAYOUTS', 'NON_SPEECH', 'glottal_source', 'resonator', 'formant_filter',
-           'tube_formants', 'vowel_formants', 'Speaker', 'sample_speakers', 'room_impulse_response', 'Truth',
-           'synthesize_utterance', 'plot_truth', 'save_truth', 'load_truth', 'make_corpus', 'non_speech']
+           'FRICATIVES', 'PHONES', 'LAYOUTS', 'CORPUS_MARK', 'NON_SPEECH', 'glottal_source', 'resonator',
+           'formant_filter', 'tube_formants', 'vowel_formants', 'Speaker', 'sample_speakers', 'room_impulse_response',
+           'Truth', 'synthesize_utterance', 'plot_truth', 'save_truth', 'load_truth', 'make_corpus', 'non_speech']
 
 # %% ../nbs/02_synth.ipynb #a1ed28f1
 import base64
@@ -590,7 +590,21 @@ def _speaker_clips(root:Path, layout:str, i:int, speaker:Speaker, n:int, seed:in
     return rows
 
 # %% ../nbs/02_synth.ipynb #021614f2
-def make_corpus(root, # directory to write into (created if needed; existing files of the same names are replaced)
+CORPUS_MARK = "gvoice_manifest.csv"  # written into every synthetic corpus, whatever its layout: the folder is one that make_corpus may replace
+
+def _make_room(root:Path):
+    "Ready `root` for a corpus: new, empty (hidden files aside), or an earlier synthetic corpus, whose files (and no others) are removed."
+    if not root.exists(): return
+    if not root.is_dir(): raise ValueError(f"root={str(root)!r}: root must be a folder; it is a file")
+    if not (root / CORPUS_MARK).is_file():
+        other = next((p for p in sorted(root.iterdir()) if not p.name.startswith(".")), None)
+        _check(other is None, "root", str(root), f"a new or empty folder, or an earlier synthetic corpus; it holds other files (e.g. {getattr(other, 'name', '')}), which could be replaced")
+        return
+    old = pd.read_csv(root / CORPUS_MARK)
+    for f in (root / rel for rel in pd.concat([old.path, old.truth]).dropna()):  # an earlier, larger corpus would leave clips behind, with stale labels
+        if f.resolve().is_relative_to(root) and f.is_file(): f.unlink()
+
+def make_corpus(root, # directory to write into: new, empty, or an earlier synthetic corpus (replaced); any other folder is refused
                 n_speakers:int=40, # how many speakers, about half of them women
                 utterances_per_speaker:int=5, # clips per speaker
                 seed:int=0, # the same seed gives byte-identical files
@@ -613,6 +627,7 @@ def make_corpus(root, # directory to write into (created if needed; existing fil
     _check_recording(sr, snr_db, rt60)
     _check(isinstance(n_jobs, (int, np.integer)) and n_jobs != 0, "n_jobs", n_jobs, "a non-zero integer (joblib's)")
     root = Path(root).resolve()
+    _make_room(root)
     speakers = sample_speakers(n_speakers, seed)
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_speaker_clips)(root, layout, i, s, utterances_per_speaker, seed, sr, snr_db, rt60)
@@ -621,7 +636,7 @@ def make_corpus(root, # directory to write into (created if needed; existing fil
                                        disable=not progress) for r in speaker_rows]
     manifest, ids = pd.DataFrame([m for m, _ in rows]), pd.DataFrame([i for _, i in rows])
     if LAYOUTS[layout].write_meta: LAYOUTS[layout].write_meta(root, manifest, ids)
-    manifest.to_csv(root / "gvoice_manifest.csv", index=False)
+    manifest.to_csv(root / CORPUS_MARK, index=False)
     return manifest.assign(path=[str(root / p) for p in manifest.path], truth=[str(root / p) for p in manifest.truth])
 
 # %% ../nbs/02_synth.ipynb #3175adce

@@ -300,3 +300,25 @@ def test_non_speech_is_deterministic_and_checked():
         assert np.abs(y).max() == (0 if kind == 'silence' else pytest.approx(0.1, rel=1e-4)), kind
     with pytest.raises(ValueError, match='expected one of'):
         non_speech('bagpipes')
+
+
+@pytest.mark.parametrize("layout", ["librispeech", "folders"])
+def test_a_corpus_written_over_an_earlier_one_leaves_none_of_its_clips(tmp_path, layout):
+    "A smaller corpus written over a larger one: the loader finds the new clips only (the old ones stayed, and were read with the new labels)."
+    import warnings
+    from gvoice.data import load_dataset
+    make_corpus(tmp_path, 8, 3, seed=0, layout=layout, progress=False)
+    new = make_corpus(tmp_path, 4, 1, seed=1, layout=layout, progress=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*dropped")                    # not even a dropped row
+        loaded = load_dataset(layout, tmp_path)
+    assert sorted(loaded.path) == sorted(new.path)
+    assert loaded.set_index("path").gender.to_dict() == new.set_index("path").gender.to_dict()
+
+
+def test_a_folder_of_someone_elses_files_is_refused_untouched(tmp_path):
+    (tmp_path / "manifest.csv").write_text("path,gender,speaker\nme.wav,female,me\n")
+    with pytest.raises(ValueError, match="holds other files .e.g. manifest.csv."):
+        make_corpus(tmp_path, 2, 1, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.csv"]
+    assert (tmp_path / "manifest.csv").read_text() == "path,gender,speaker\nme.wav,female,me\n"
