@@ -13,8 +13,8 @@ import warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['AUDIO_SUFFIXES', 'UNREADABLE_SUFFIXES', 'STDIN', 'LONG_SECONDS', 'REPORT_COLUMNS', 'corpus_summary', 'audio_files',
-           'predict_files', 'json_line', 'report_table', 'main']
+__all__ = ['AUDIO_SUFFIXES', 'UNREADABLE_SUFFIXES', 'STDIN', 'LONG_SECONDS', 'REPORT_COLUMNS', 'DEMO_FILES', 'corpus_summary',
+           'audio_files', 'predict_files', 'json_line', 'report_table', 'main']
 
 # %% ../nbs/90_cli.ipynb #3afbd329
 def corpus_summary(manifest:pd.DataFrame, # a manifest (`gvoice.data`), e.g. from `make_corpus`
@@ -275,14 +275,25 @@ def _chance_note(scores:pd.DataFrame, # from gvoice.train.heldout_scores
     return (f"At or below chance (accuracy 0.6 or less, where a coin toss gets 0.5): {', '.join(weak)}. This small model, a logistic regression on formants "
             "trained in seconds on a few synthetic voices, does not survive that change: it shows what the report measures, not what gvoice can do (the shipped model's report on real speech is in data/README.md).")
 
+DEMO_FILES = ('corpus', 'model.gvm', 'not-speech')  # what `gvoice demo` writes into its folder
+
+def _demo_folder(root:str|None) -> Path:
+    "The folder `gvoice demo` works in: `root` if it holds nothing but an earlier demo's files (hidden ones aside), else an error; a new temporary one for None."
+    import tempfile
+    if root is None: return Path(tempfile.mkdtemp(prefix='gvoice-demo-'))
+    root = Path(root)
+    if root.exists() and not root.is_dir(): raise ValueError(f"{root} is a file: give gvoice demo a folder to work in")
+    other = next((p for p in sorted(root.iterdir()) if p.name not in DEMO_FILES and not p.name.startswith('.')), None) if root.exists() else None
+    if other is not None: raise ValueError(f"{root} holds {other.name}, which gvoice demo did not write: give it a new or empty folder (or an earlier demo's), so that nothing of yours is replaced")
+    return root
+
 def _demo(args) -> int:
     "Offline, in one go: write a synthetic corpus, train a model, report on held-out voices, and predict clips and non-speech."
-    import tempfile
     from gvoice.audio import save_audio
     from gvoice.predict import PRETRAINED, GenderPredictor
     from gvoice.synth import make_corpus, non_speech
     from gvoice.train import train_model
-    root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix='gvoice-demo-'))
+    root = _demo_folder(args.root)
     print(f"1. a synthetic corpus of {args.speakers} voices in {root / 'corpus'}")
     make_corpus(root / 'corpus', n_speakers=args.speakers, utterances_per_speaker=3, seed=args.seed, progress=False)
     print("2. a model trained on 3/4 of the voices, judged on the other 1/4 (as recorded, telephone, noise, one second):")
@@ -404,7 +415,7 @@ def _add_evaluate(sub):
 def _add_demo(sub):
     "The `demo` sub-command and its options."
     d = sub.add_parser('demo', help='corpus, training, evaluation and predictions in one go, offline', description=_demo.__doc__)
-    d.add_argument('root', nargs='?', help='folder to work in (default: a new temporary folder)')
+    d.add_argument('root', nargs='?', help="folder to work in: new, empty, or an earlier demo's (default: a new temporary folder)")
     d.add_argument('--speakers', type=int, default=24, help='synthetic voices (default 24)')
     d.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     d.set_defaults(run=_demo)

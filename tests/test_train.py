@@ -119,6 +119,11 @@ def test_demo_runs_offline_in_one_command(tmp_path):
         line = next(l for l in r.stdout.splitlines() if l.strip().startswith(f'{kind}.wav'))
         assert 'uncertain' in line, line
     assert (tmp_path / 'demo' / 'model.gvm').is_file() and (tmp_path / 'demo' / 'corpus' / 'manifest.csv').is_file()
+    from gvoice.cli import _demo_folder, main
+    assert _demo_folder(str(tmp_path / 'demo')) == tmp_path / 'demo'                  # an earlier demo's folder may be used again
+    (tmp_path / 'mine').mkdir(); (tmp_path / 'mine' / 'model.gvm').write_bytes(b'mine'); (tmp_path / 'mine' / 'notes.txt').write_text('mine')
+    assert main(['demo', str(tmp_path / 'mine')]) == 2                                 # a folder of someone's files is refused, untouched
+    assert sorted(p.name for p in (tmp_path / 'mine').iterdir()) == ['model.gvm', 'notes.txt'] and (tmp_path / 'mine' / 'model.gvm').read_bytes() == b'mine'
 
 
 def test_only_a_cnn_has_a_numpy_version():
