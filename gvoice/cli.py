@@ -452,3 +452,7 @@ def _run_command(args) -> int:
     except (ValueError, OSError) as e:
         print(f"gvoice {args.command}: {e}", file=sys.stderr)
         return 2
+
+# %% ../nbs/90_cli.ipynb #b2e4d6f8
+#| eval: false
+if __name__ == '__main__': sys.exit(main())

@@ -22,6 +22,12 @@ def test_help_imports_nothing_heavy(argv, imported_by):
     assert imported_by(code, HEAVY) == []
 
 
+def test_python_m_gvoice_cli_runs_the_command_line():
+    "`python -m gvoice.cli` is the command line where the gvoice script is not on the PATH."
+    done = subprocess.run([sys.executable, '-m', 'gvoice.cli', '--version'], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith('gvoice '), (done.stdout, done.stderr)
+
+
 def test_each_command_says_what_it_does():
     exe = shutil.which('gvoice')
     if exe is None: pytest.skip('the gvoice console script is not installed (pip install -e .)')
