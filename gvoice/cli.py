@@ -63,7 +63,7 @@ def predict_files(predictor, # a gvoice.predict.GenderPredictor
     answers = {'file': lambda f, tick: [dict(predictor.predict_file(f, tick))], 'window': lambda f, tick: map(dict, predictor.predict_windows(f, tick)),
                'segment': lambda f, tick: _segments(f, predictor, tick)}
     if per not in answers: raise ValueError(f"per={per!r}: one of {sorted(answers)}")
-    rows, failed, seconds = [], [], [_header_seconds(f) for f in files]
+    rows, failed, seconds = [], [], [_header_seconds(f) if progress else 0.0 for f in files]  # a header read per file: about a millisecond
     total = sum(seconds)
     with _audio_bar(total, progress and total > 0 and (len(files) > 1 or total >= LONG_SECONDS)) as bar:
         for f, length in zip(files, seconds):
