@@ -83,11 +83,10 @@ class _Share:
         self.bar.update(step)
 
 def _header_seconds(f) -> float:
-    "The length of file `f` by its header, s; 0 where it cannot be told (standard input, a file that cannot be read): the bar leaves it out."
-    from gvoice.audio import AudioError, audio_info
-    if str(f) == STDIN: return 0.0
-    try: return audio_info(f).duration
-    except (AudioError, OSError): return 0.0
+    "The length of file `f` by its header (`gvoice.data.header_duration`), s; 0 where it cannot be told (standard input, a file that cannot be read): the bar leaves it out."
+    from gvoice.data import header_duration
+    seconds = math.nan if str(f) == STDIN else header_duration(f)
+    return 0.0 if math.isnan(seconds) else seconds
 
 def _audio_bar(total:float, # seconds of audio to go through
                show:bool, # whether to draw it
@@ -283,7 +282,8 @@ def _demo_folder(root:str|None) -> Path:
     if root is None: return Path(tempfile.mkdtemp(prefix='gvoice-demo-'))
     root = Path(root)
     if root.exists() and not root.is_dir(): raise ValueError(f"{root} is a file: give gvoice demo a folder to work in")
-    other = next((p for p in sorted(root.iterdir()) if p.name not in DEMO_FILES and not p.name.startswith('.')), None) if root.exists() else None
+    from gvoice.synth import foreign_entry
+    other = foreign_entry(root, DEMO_FILES)
     if other is not None: raise ValueError(f"{root} holds {other.name}, which gvoice demo did not write: give it a new or empty folder (or an earlier demo's), so that nothing of yours is replaced")
     return root
 

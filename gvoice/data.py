@@ -19,7 +19,7 @@ from .audio import AudioError, audio_info
 
 # %% auto #0
 __all__ = ['GENDERS', 'MANIFEST_COLUMNS', 'AUDIOMNIST_GENDER_GROUPS', 'AUDIOMNIST_GENDER_SPEAKERS', 'AUDIO_EXTENSIONS', 'LOADERS',
-           'ManifestWarning', 'validate_manifest', 'shared_data_dir', 'load_manifest', 'load_synth',
+           'ManifestWarning', 'validate_manifest', 'header_duration', 'shared_data_dir', 'load_manifest', 'load_synth',
            'parse_speakers_txt', 'load_librispeech', 'parse_audiomnist_meta', 'audiomnist_ids', 'load_audiomnist',
            'load_commonvoice', 'load_commonvoice_kaggle', 'load_voxceleb1', 'load_folders', 'load_dataset',
            'assert_speaker_disjoint', 'speaker_split', 'speaker_folds', 'balance_genders', 'audiomnist_gender_protocol',
@@ -79,10 +79,10 @@ def _gender_reasons(labels:pd.Series) -> np.ndarray:
                      ['gender missing', 'gender not binary', 'unknown gender label'], default='')
 
 # %% ../nbs/03_data.ipynb #904ffab9
-def _header_duration(path:str) -> float:
-    "Seconds of audio in `path` according to its header; NaN if the header cannot be read."
+def header_duration(path:str) -> float:
+    "Seconds of audio in `path` according to its header; NaN if the header cannot be read (not audio, corrupt, or refused by the system)."
     try: return audio_info(path).duration
-    except AudioError: return np.nan  # the caller drops and counts these rows as 'unreadable audio'
+    except (AudioError, OSError): return np.nan  # the caller drops and counts these rows as 'unreadable audio'
 
 def _prefixed(raw:pd.Series, dataset:str) -> pd.Series:
     "Speaker ids made globally unique as '<dataset>:<id>' (ids that already carry the prefix are kept)."
@@ -117,7 +117,7 @@ def _finish(df:pd.DataFrame, dataset:str, dropped:Counter, gender:str='gender', 
     df = _keep(df, ~df.path.duplicated(), 'duplicate row', dropped)
     df = _keep(df, df.groupby('speaker').gender.transform('nunique').eq(1), 'speaker labelled with both genders', dropped)
     exists = np.array([os.path.isfile(p) for p in df.path], dtype=bool)
-    duration = np.array([_header_duration(p) if e else np.nan for p, e in zip(df.path, exists)], dtype=float)
+    duration = np.array([header_duration(p) if e else np.nan for p, e in zip(df.path, exists)], dtype=float)
     problem = np.select([~exists, np.isnan(duration), ~(duration > 0)], ['missing file', 'unreadable audio', 'empty audio'], default='')
     examples |= _first_dropped(df.path, problem, ('missing file', 'unreadable audio', 'empty audio'))
     df = _drop(df.assign(duration=duration), problem, dropped)

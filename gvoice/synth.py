@@ -6,7 +6,8 @@
 __all__ = ['SPEED_OF_SOUND', 'REFERENCE_VTL_CM', 'HILLENBRAND_1995', 'VOWELS', 'SPEAKER_PRIORS', 'F0_VTL_CORRELATION',
            'FRICATIVES', 'PHONES', 'LAYOUTS', 'CORPUS_MARK', 'NON_SPEECH', 'glottal_source', 'resonator',
            'formant_filter', 'tube_formants', 'vowel_formants', 'Speaker', 'sample_speakers', 'room_impulse_response',
-           'Truth', 'synthesize_utterance', 'plot_truth', 'save_truth', 'load_truth', 'make_corpus', 'non_speech']
+           'Truth', 'synthesize_utterance', 'plot_truth', 'save_truth', 'load_truth', 'foreign_entry', 'make_corpus',
+           'non_speech']
 
 # %% ../nbs/02_synth.ipynb #a1ed28f1
 import base64
@@ -592,12 +593,19 @@ def _speaker_clips(root:Path, layout:str, i:int, speaker:Speaker, n:int, seed:in
 # %% ../nbs/02_synth.ipynb #021614f2
 CORPUS_MARK = "gvoice_manifest.csv"  # written into every synthetic corpus, whatever its layout: the folder is one that make_corpus may replace
 
+def foreign_entry(folder:Path, # a folder that may not exist yet
+                  ours:tuple=(), # names of entries a tool wrote there and may replace
+                 ) -> Path|None:
+    "The first entry of `folder` (hidden ones aside) whose name is not in `ours`, or None (also for a folder that does not exist)."
+    if not folder.is_dir(): return None
+    return next((p for p in sorted(folder.iterdir()) if p.name not in ours and not p.name.startswith(".")), None)
+
 def _make_room(root:Path):
     "Ready `root` for a corpus: new, empty (hidden files aside), or an earlier synthetic corpus, whose files (and no others) are removed."
     if not root.exists(): return
     if not root.is_dir(): raise ValueError(f"root={str(root)!r}: root must be a folder; it is a file")
     if not (root / CORPUS_MARK).is_file():
-        other = next((p for p in sorted(root.iterdir()) if not p.name.startswith(".")), None)
+        other = foreign_entry(root)
         _check(other is None, "root", str(root), f"a new or empty folder, or an earlier synthetic corpus; it holds other files (e.g. {getattr(other, 'name', '')}), which could be replaced")
         return
     old = pd.read_csv(root / CORPUS_MARK)
