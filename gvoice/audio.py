@@ -23,12 +23,12 @@ import soxr
 __all__ = ['MIN_SR', 'MAX_SR', 'UNKNOWN_DATA_SIZES', 'CANCEL_DB', 'SAVE_FORMATS', 'CLIP_TOLERANCE', 'MIN_CLIPPED', 'MAX_REDRAW',
            'NOISE_SLOPES', 'VAD_BAND_HZ', 'VAD_MAX_HZ', 'MIN_RECORD_SECONDS', 'MAX_RECORD_SECONDS', 'AudioError',
            'source_name', 'AudioInfo', 'audio_info', 'to_mono', 'check_mono', 'resample', 'peak_amplitude',
-           'limit_peak', 'load_audio', 'stream_audio', 'atomic_write', 'save_audio', 'rms_dbfs', 'peak_normalize',
-           'rms_normalize', 'on_peak', 'clipped_fraction', 'declip', 'colored_noise', 'mix_at_snr', 'add_noise',
-           'frame_lengths', 'frame_times', 'frame_rms_db', 'loudest_level', 'trim_silence', 'SpeechActivity',
-           'level_threshold', 'true_runs', 'pad_segments', 'band_power', 'band_snr_db', 'detect_speech',
-           'plot_segments', 'plot_speech_activity', 'MicrophoneError', 'import_sounddevice', 'input_devices',
-           'check_device', 'input_device', 'record_audio']
+           'limit_peak', 'load_audio', 'stream_audio', 'atomic_write', 'check_writable', 'save_audio', 'rms_dbfs',
+           'peak_normalize', 'rms_normalize', 'on_peak', 'clipped_fraction', 'declip', 'colored_noise', 'mix_at_snr',
+           'add_noise', 'frame_lengths', 'frame_times', 'frame_rms_db', 'loudest_level', 'trim_silence',
+           'SpeechActivity', 'level_threshold', 'true_runs', 'pad_segments', 'band_power', 'band_snr_db',
+           'detect_speech', 'plot_segments', 'plot_speech_activity', 'MicrophoneError', 'import_sounddevice',
+           'input_devices', 'check_device', 'input_device', 'record_audio']
 
 # %% ../nbs/01_audio.ipynb #86ac6d3b
 class AudioError(ValueError):
@@ -317,6 +317,23 @@ def atomic_write(path, # the file to (over)write
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+# %% ../nbs/01_audio.ipynb #c7e1a2b4
+def check_writable(path, # a file that long work writes at its end
+                   suffixes:tuple, # the extensions it may have, e.g. ('.gvm',)
+                   what:str='file', # what it is, for the message, e.g. 'model file'
+                  ) -> Path:
+    "`path` as a Path once a file can be written there; else a ValueError now, naming it and the problem, rather than after the work."
+    path = Path(path)
+    if path.is_dir(): raise ValueError(f"{path}: a folder; name the {what} in it, e.g. {path / ('name' + suffixes[0])}")
+    if path.suffix.lower() not in suffixes: raise ValueError(f"{path}: a {what}'s name ends in {' or '.join(suffixes)}")
+    folder = next(p for p in path.absolute().parents if p.exists())  # the folders below it are made when the file is written
+    if not folder.is_dir(): raise ValueError(f"{path}: {folder} is a file, not a folder")
+    try: fd, tmp = _create_beside(folder / path.name)
+    except OSError as e: raise ValueError(f"{path}: cannot write in {folder} ({e.strerror})") from None
+    os.close(fd); tmp.unlink()
+    return path
+
 
 # %% ../nbs/01_audio.ipynb #eaca2349
 SAVE_FORMATS = {'.wav': 'WAV', '.flac': 'FLAC', '.ogg': 'OGG', '.mp3': 'MP3'}  # the file extensions save_audio writes, and their soundfile formats

@@ -92,7 +92,7 @@ def make_classifier(estimator, # an unfitted scikit-learn classifier with predic
     "A model: median imputation, standard scaling and `estimator`, its `grid` searched over speaker-disjoint folds."
     pipe = Pipeline([('impute', SimpleImputer(strategy='median')), ('scale', StandardScaler()), ('clf', estimator)])
     if grid is None: return SklearnModel(pipe, features)
-    search = GridSearchCV(pipe, {f'clf__{k}': v for k, v in grid.items()}, scoring=scoring,
+    search = GridSearchCV(pipe, {f'clf__{k}': v for k, v in grid.items()}, scoring=scoring, error_score='raise',  # a fit that fails stops the search
                           cv=StratifiedGroupKFold(n_splits=cv) if isinstance(cv, int) else cv)
     return SklearnModel(search, features)
 

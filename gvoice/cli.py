@@ -154,7 +154,7 @@ def _record(args) -> int:
     "Record from the microphone, then say female, male or uncertain for the recording; or, with --stream, every half second as it listens; or list the microphones."
     import pandas as pd
     from dataclasses import replace
-    from gvoice.audio import (SAVE_FORMATS, MAX_RECORD_SECONDS, MIN_RECORD_SECONDS, MicrophoneError, input_device, import_sounddevice,
+    from gvoice.audio import (SAVE_FORMATS, MAX_RECORD_SECONDS, MIN_RECORD_SECONDS, MicrophoneError, check_writable, input_device, import_sounddevice,
                               input_devices, record_audio, save_audio)
     if args.list_devices:
         devices = input_devices()
@@ -164,9 +164,8 @@ def _record(args) -> int:
     if not MIN_RECORD_SECONDS <= args.seconds <= MAX_RECORD_SECONDS:
         raise ValueError(f"--seconds={args.seconds!r}: must be between {MIN_RECORD_SECONDS:g} and {MAX_RECORD_SECONDS:g} "
                          "(for a longer recording, record it with a recorder program, then run gvoice predict FILE)")
-    if args.out and Path(args.out).suffix.lower() not in SAVE_FORMATS:
-        raise ValueError(f"--out {args.out}: unknown audio extension; use one of {sorted(SAVE_FORMATS)}")
     if args.out and args.stream: raise ValueError("--out: a stream is not kept; record without --stream to save the recording")
+    if args.out: check_writable(args.out, tuple(SAVE_FORMATS), 'recording')  # before the recording, which would be lost
     predictor = _predictor(args)
     sr = predictor.model.sr
     mic = input_device(import_sounddevice(), args.device)['name']  # no microphone: fail before asking anyone to speak
@@ -231,10 +230,11 @@ def _train(args) -> int:
         if unused: raise ValueError(f"--pretrained takes no {', '.join(unused)}: it trains on the shared data by leave-one-corpus-out (whole corpora held out), as the shipped model was")
         shared = Path(args.shared) if args.shared else shared_data_dir()
         if shared is None: raise ValueError("--pretrained trains on the shared real speech: give --shared DIR (holding librispeech-subset/ and extra-speakers/), or set GVOICE_SHARED_DATA; none was found in or above the current folder")
-        _, scores = train_pretrained(shared, args.out, args.family, args.seed, args.jobs, progress=not args.quiet, features=features, exclude=tuple(args.exclude), **given)
+        _, scores = train_pretrained(shared, args.out, args.family, args.seed, args.jobs, progress=not args.quiet, features=features, exclude=tuple(args.exclude),
+                                       balance=not args.unbalanced, **given)
     elif not args.corpora: raise ValueError("name the corpora to train on (e.g. synth:data/synth), or use --pretrained")
     else: _, scores = train_model(args.corpora, args.out, args.family, seed=args.seed, epochs=args.epochs, features=features,
-                                  lite=args.lite, n_jobs=args.jobs, progress=not args.quiet, exclude=tuple(args.exclude), **given)
+                                  lite=args.lite, n_jobs=args.jobs, progress=not args.quiet, exclude=tuple(args.exclude), balance=not args.unbalanced, **given)
     from gvoice.models import load_model
     from gvoice.predict import GenderPredictor
     saved = load_model(args.out)   # read back once: its threshold is the one it will answer with, its card what it records
@@ -397,6 +397,7 @@ def _add_train(sub):
     t.add_argument('--test', type=float, help="fraction of every corpus's speakers held out (default 0.2; not with --pretrained, which holds out whole corpora)")
     t.add_argument('--epochs', type=int, help='Keras families: train exactly this many epochs (default: early stopping)')
     t.add_argument('--lite', action='store_true', help='cnn family: save the numpy version, which loads without TensorFlow')
+    t.add_argument('--unbalanced', action='store_true', help="weigh every training clip the same (default: every corpus, and each gender within it, weighs the same, as in the shipped model's recipe)")
     t.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     t.add_argument('--exclude', action='append', default=[], metavar='CORPUS', help="leave this corpus out (repeat for more), e.g. --exclude SpeechAccentArchive")
     t.add_argument('--terms', action='append', type=_one_of('gvoice.train', 'TERMS'),

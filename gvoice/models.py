@@ -5,6 +5,7 @@
 # %% ../nbs/07_models.ipynb #e9f9af59
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import errno
 import hashlib
@@ -26,8 +27,9 @@ from .features import FeatureSet, get_recipe
 
 # %% auto #0
 __all__ = ['MODEL_KINDS', 'MODEL_FORMAT', 'MODEL_HOMES', 'as_labels', 'featurizer', 'register_model', 'NotFittedError',
-           'VoiceModel', 'SklearnModel', 'ModelFileError', 'skops_dumps', 'skops_loads', 'save_model', 'model_class',
-           'load_model', 'log_odds', 'PlattScaling', 'Recalibrated', 'take_rows', 'cross_validate']
+           'VoiceModel', 'training_counts', 'SklearnModel', 'ModelFileError', 'skops_dumps', 'skops_loads',
+           'save_model', 'model_class', 'load_model', 'log_odds', 'PlattScaling', 'Recalibrated', 'take_rows',
+           'cross_validate']
 
 # %% ../nbs/07_models.ipynb #d6b53867
 def as_labels(y, # labels: 'female'/'male' strings (or a pandas Series of them)
@@ -157,7 +159,30 @@ def _fit_args(estimator, groups, weights) -> dict:
         raise ValueError(f"{type(estimator).__name__} chooses hyper-parameters by CV split by speaker: fit needs `groups` (the speaker of each utterance)")
     return {**({'groups': np.asarray(groups)} if _is_search(estimator) else {}), **_weight_args(estimator, weights)}
 
+def _fit_speaker_folds(estimator, # a model's estimator: a search's speaker folds are fitted to the speakers, anything else is left alone
+                       y:np.ndarray, # 'female'/'male' per utterance
+                       groups, # the speaker of each utterance
+                      ):
+    "Give a search no more speaker folds than the rarer gender has speakers (a fold without one gender cannot be scored); a ValueError below two."
+    if not _is_search(estimator) or not hasattr(estimator.cv, 'n_splits'): return
+    groups = np.asarray(groups)
+    speakers = {g: len(set(groups[y == g])) for g in GENDERS}
+    if min(speakers.values()) < 2:
+        raise ValueError(f"{type(estimator).__name__} chooses hyper-parameters on folds of speakers and needs two speakers of each gender or more; "
+                         f"the training clips have {', '.join(f'{n} {g}' for g, n in speakers.items())} (fix the hyper-parameters, or add speakers)")
+    if estimator.cv.n_splits > min(speakers.values()):
+        cv = copy.copy(estimator.cv); cv.n_splits = min(speakers.values())
+        estimator.set_params(cv=cv)
+
+
 # %% ../nbs/07_models.ipynb #59ffbb94
+def training_counts(y:np.ndarray, # 'female'/'male' per utterance
+                    groups=None, # the speaker of each utterance (None: not known)
+                   ) -> str:
+    "What a model is being fitted on, in words: clips (and speakers) of each gender."
+    g, counted = None if groups is None else np.asarray(groups), lambda n, what: f"{n} {what}{'' if n == 1 else 's'}"
+    return ', '.join(counted((y == k).sum(), f'{k} clip') + ('' if g is None else f" of {counted(len(set(g[y == k])), 'speaker')}") for k in GENDERS)
+
 @register_model
 class SklearnModel(VoiceModel):
     "A scikit-learn classifier (usually a Pipeline) on fixed-length utterance vectors."
@@ -174,9 +199,12 @@ class SklearnModel(VoiceModel):
             weights=None, # how much each utterance counts in the fit (None: equally)
            ):
         "Fit on utterance vectors `X` (DataFrame or matrix) and labels `y`; a hyper-parameter search gets `groups` (speakers) for its folds."
-        kwargs = _fit_args(self.estimator, groups, weights)
+        kwargs, y = _fit_args(self.estimator, groups, weights), as_labels(y)
+        _fit_speaker_folds(self.estimator, y, groups)
         self.feature_names_ = list(X.columns) if isinstance(X, pd.DataFrame) else None
-        self.estimator.fit(self._matrix(X), as_labels(y), **kwargs)
+        X = self._matrix(X)
+        try: self.estimator.fit(X, y, **kwargs)
+        except ValueError as e: raise ValueError(f"{self!r} could not be fitted on {training_counts(y, groups)}: {e}") from e
         return self
 
     @property

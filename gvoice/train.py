@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .audio import check_writable
 from .augment import Augment
 from .data import GENDERS, LOADERS, assert_speaker_disjoint, load_dataset, load_librispeech, load_manifest
 from .features import code_digest, extract
@@ -29,8 +30,9 @@ __all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRE
            'corpus_names', 'manifest_name', 'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'copy_changes',
            'training_inputs', 'make_family', 'with_rows', 'fit_family', 'heldout_scores', 'loco_scores',
            'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'licensed', 'load_mel128_rows', 'provenance',
-           'heldout_metrics', 'provenance_markdown', 'training_recipe', 'save_with_provenance', 'family_features',
-           'train_model', 'loco_pool', 'train_pretrained', 'evaluate_corpora']
+           'heldout_metrics', 'provenance_markdown', 'check_lite', 'saved_form', 'weights_note', 'training_recipe',
+           'save_with_provenance', 'family_features', 'train_model', 'loco_pool', 'train_pretrained',
+           'evaluate_corpora']
 
 # %% ../nbs/16_train.ipynb #977d1fc8
 def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or the path of a manifest CSV (or of a folder holding manifest.csv)
@@ -399,17 +401,33 @@ def _loco_lines(m:dict) -> list[str]:
     return lines
 
 # %% ../nbs/16_train.ipynb #f6e6b73b
-def _lite(model:VoiceModel) -> VoiceModel:
-    "The numpy version of a trained PatchCNN (notebook 15)."
-    from gvoice.lite import LitePatchCNN
-    if model.kind != 'keras_cnn': raise ValueError(f"only the cnn family has a numpy version, not {type(model).__name__}")
-    return LitePatchCNN.from_patch_cnn(model)
+def check_lite(family:str, # a name in FAMILIES
+               lite:bool, # whether its numpy version is asked for
+              ):
+    "A ValueError if `lite` is asked of a family with no numpy version to ask for."
+    if lite and family != 'cnn': raise ValueError(f"lite: only the cnn family has a numpy version to ask for ({family!r} " + ('is saved as one anyway)' if family == 'svm' else 'has none)'))
 
-def training_recipe(family:str, features:str, copies:int, test:float, seed:int, epochs:int|None, # as in `train_model`
+def saved_form(model:VoiceModel, # a model of `family`, trained
+               family:str, # its family
+               lite:bool=False, # a cnn: its numpy version (`gvoice.lite.LitePatchCNN`), which loads without TensorFlow
+              ) -> VoiceModel:
+    "The model as gvoice saves it: an SVM always as `LiteSVM` (the same probabilities; loading needs neither scikit-learn nor skops), a cnn as `LitePatchCNN` when `lite`."
+    from gvoice.lite import LitePatchCNN
+    check_lite(family, lite)
+    if family == 'svm': return LiteSVM.from_sklearn(model)
+    return LitePatchCNN.from_patch_cnn(model) if lite else model
+
+def weights_note(balance:bool, # as in `fit_family`
+                ) -> str:
+    "How a recipe weighs its training clips, for its record."
+    return 'every corpus, and each gender within it, the same' if balance else 'every clip the same'
+
+def training_recipe(family:str, features:str, copies:int, test:float, seed:int, epochs:int|None, balance:bool, # as in `train_model`
                     command:str, # how to repeat it
                    ) -> dict:
     "How a model was trained, for its file's metadata."
-    return {'family': family, 'features': features, 'copies': copies, 'augment': repr(Augment()), 'test': test, 'seed': seed, 'epochs': epochs, 'command': command}
+    return {'family': family, 'features': features, 'copies': copies, 'augment': repr(Augment()), 'test': test, 'seed': seed, 'epochs': epochs,
+            'weights': weights_note(balance), 'command': command}
 
 def save_with_provenance(model:VoiceModel, # the trained model
                          speech:pd.DataFrame, # all clips, with a corpus column
@@ -445,24 +463,25 @@ def train_model(specs:list, # corpus specs (see `parse_corpus`)
                 epochs:int|None=None, # as in `make_family`
                 features:str|None=None, # as in `family_features`: by default the shipped model's for its family, else the family's own
                 also:tuple|None=None, # as in `fit_family`
-                lite:bool=False, # save the numpy version (`gvoice.lite.LitePatchCNN`, family `cnn` only), which loads without TensorFlow
+                lite:bool=False, # as in `saved_form`: a cnn's numpy version, which loads without TensorFlow
                 command:str|None=None, # how to repeat this, for the record (default: the `gvoice train` command line)
                 n_jobs:int=2, # worker processes for features
                 progress:bool=True, # progress bars
                 exclude:tuple=(), # corpora to leave out (see `load_corpora`)
                 terms:tuple|None=None, # keep only corpora whose licence terms are among these, e.g. ('permissive',) (see `licence_terms`)
+                balance:bool=PRETRAINED_BALANCE, # as in `fit_family`: by default every corpus, and each gender within it, weighs the same, as in the shipped recipe
                ) -> tuple[VoiceModel, pd.DataFrame]:
     "Train a model of `family` on the corpora with speakers of each held out, score it under every condition, and save it with provenance."
-    features = family_features(family, features)
+    features, out = family_features(family, features), check_writable(out, ('.gvm',), 'model file')
+    check_lite(family, lite)  # before the training, not after it
     speech = load_corpora(specs, exclude)
     if terms is not None: speech = speech[licensed(speech, terms)].reset_index(drop=True)
     split = heldout_split(speech, test, seed)
-    model = fit_family(family, speech[split == 'train'].reset_index(drop=True), copies, epochs, seed, features, also, n_jobs, progress)
-    if lite: model = _lite(model)
+    model = saved_form(fit_family(family, speech[split == 'train'].reset_index(drop=True), copies, epochs, seed, features, also, n_jobs, progress, balance), family, lite)
     scores = heldout_scores(model, speech[split == 'test'].reset_index(drop=True), n_jobs=n_jobs, progress=progress)
     options = (['--family', family, '--copies', str(copies), '--test', str(test), '--seed', str(seed)] + (['--epochs', str(epochs)] if epochs else [])
-               + (['--features', features] if features else []) + (['--lite'] if lite else []) + _repeated('--exclude', exclude) + _repeated('--terms', terms or ()))
-    recipe = training_recipe(family, model.features, copies, test, seed, epochs, command or shlex.join(['gvoice', 'train', *map(str, specs), *options]))
+               + (['--features', features] if features else []) + (['--lite'] if lite else []) + ([] if balance else ['--unbalanced']) + _repeated('--exclude', exclude) + _repeated('--terms', terms or ()))
+    recipe = training_recipe(family, model.features, copies, test, seed, epochs, balance, command or shlex.join(['gvoice', 'train', *map(str, specs), *options]))
     save_with_provenance(model, speech, split, scores, out, recipe, None if also is None else also[1])
     return model, scores
 
@@ -479,12 +498,13 @@ def _pretrained_command(family:str, # as given to `train_pretrained`
                         terms:tuple=PRETRAINED_TERMS, # as given to `train_pretrained`
                         copies:int|tuple=PRETRAINED_COPIES, # as given to `train_pretrained`
                         exclude:tuple=(), # as given to `train_pretrained`
+                        balance:bool=PRETRAINED_BALANCE, # as given to `train_pretrained`
                        ) -> str:
     "The `gvoice train --pretrained` command line that repeats a `train_pretrained` call: an option for every choice that is not the shipped one."
     args = ['gvoice', 'train', '--pretrained', '--family', family, '--seed', str(seed)] + (['--features', features] if features else [])
     if tuple(terms) != PRETRAINED_TERMS: args += _repeated('--terms', terms)
     if isinstance(copies, int) and copies != PRETRAINED_COPIES: args += ['--copies', str(copies)]
-    args += _repeated('--exclude', exclude)
+    args += _repeated('--exclude', exclude) + ([] if balance else ['--unbalanced'])
     note = '' if isinstance(copies, int) else f"  (and copies={copies!r}, which only Python can give)"  # a change for each copy: no option says that
     return shlex.join(args) + note
 
@@ -502,13 +522,12 @@ def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, 
                      scores:pd.DataFrame|None=None, # this recipe's `loco_scores` on the shared speech, if computed already (None: computed here)
                     ) -> tuple[VoiceModel, pd.DataFrame]:
     "The shipped model's recipe: leave-one-corpus-out on all the shared speech, calibration and threshold from it, then the model trained on the whole pool."
-    speech = load_corpora(shared_corpus_specs(Path(shared)), exclude)
+    out, speech = check_writable(out, ('.gvm',), 'model file'), load_corpora(shared_corpus_specs(Path(shared)), exclude)
     folds, pool = loco_pool(speech, terms)
     if scores is None: scores = loco_scores(family, speech, folds, pool, copies=copies, seed=seed, features=features, n_jobs=n_jobs, progress=progress, balance=balance)
     platt, scores = choose_calibration(scores)
     threshold = choose_threshold(scores)
-    model = fit_family(family, speech[pool].reset_index(drop=True), copies, None, seed, features, n_jobs=n_jobs, progress=progress, balance=balance)
-    if family == 'svm': model = LiteSVM.from_sklearn(model)  # the same probabilities from numpy arrays: loading it imports neither scikit-learn nor skops (notebook 15)
+    model = saved_form(fit_family(family, speech[pool].reset_index(drop=True), copies, None, seed, features, n_jobs=n_jobs, progress=progress, balance=balance), family)
     if platt is not None: model = Recalibrated(model, platt)
     calibration = ('a temperature fitted on the leave-one-corpus-out log-odds' if platt is not None else
                    "the model's own: a temperature fitted on the leave-one-corpus-out log-odds did not lower their log loss")
@@ -516,8 +535,7 @@ def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, 
     recipe = {'family': family, 'features': model.features, 'copies': len(changes),
               'augment': repr(Augment()) if isinstance(copies, int) else [repr(c) for c in changes], 'seed': seed, 'protocol': 'leave-one-corpus-out',
               'terms': list(terms), 'calibration': calibration, 'threshold': 'highest that answers 95 % and loses at most half a point of strict balanced accuracy, mean over corpora',
-              'weights': 'every corpus, and each gender within it, the same' if balance else 'every clip the same',
-              'command': _pretrained_command(family, seed, features, terms, copies, exclude)}
+              'weights': weights_note(balance), 'command': _pretrained_command(family, seed, features, terms, copies, exclude, balance)}
     model.save(out, training=provenance(speech, pool, pd.Series(True, index=speech.index), recipe), metrics=loco_metrics(scores, threshold))
     return model, scores
 

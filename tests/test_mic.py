@@ -238,7 +238,8 @@ def test_bad_rate_or_device_fail_before_touching_the_sound_system(kwargs, words,
 
 
 @pytest.mark.parametrize('argv,words', [(['--seconds', '0'], 'seconds=0.0'), (['--seconds', 'inf'], 'seconds=inf'),
-                                        (['--out', 'take.m4a'], 'unknown audio extension'),
+                                        (['--out', 'take.m4a'], "a recording's name ends in .wav"),
+                                        (['--out', '/proc/take.wav'], 'cannot write in /proc'),
                                         (['--threshold', '1.5'], 'threshold=1.5'),
                                         (['--stream', '--out', 'take.wav'], 'a stream is not kept')])
 def test_cli_refuses_bad_arguments_before_recording(argv, words, sounddevice_as, model, capsys):

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from gvoice.models import load_model
 from gvoice.synth import make_corpus
-from gvoice.train import CONDITIONS, evaluate_corpora, heldout_split, load_corpora, model_inputs, parse_corpus
+from gvoice.train import CONDITIONS, evaluate_corpora, heldout_split, load_corpora, model_inputs, parse_corpus, train_model
 
 
 @settings(max_examples=60, deadline=None)
@@ -100,6 +100,22 @@ def test_train_defaults_to_the_shipped_recipe(corpus_dir, tmp_path):
     recipe = model.info['training']['recipe']
     assert (model.features, recipe['features'], recipe['family']) == ('ge2e_f0', 'ge2e_f0', 'svm')
     assert '--features ge2e_f0' in recipe['command']   # the record repeats it whatever the defaults become
+    assert model.kind == 'lite_svm' and recipe['weights'] == 'every corpus, and each gender within it, the same'   # saved and weighed as the shipped model (a skops SVM, every clip the same, before)
+
+
+def test_a_corpus_with_few_speakers_of_one_gender_trains_without_failing_folds(corpus_dir, tmp_path):
+    "A search with more speaker folds than there are women left folds without a woman: scikit-learn printed a traceback for each and took its grid's first setting."
+    import warnings
+    clips = pd.read_csv(corpus_dir / 'manifest.csv')
+    clips = clips.assign(path=[str(corpus_dir / p) for p in clips.path])
+    women = sorted(clips[clips.gender == 'female'].speaker.unique())[:3]
+    clips[(clips.gender == 'male') | clips.speaker.isin(women)].to_csv(tmp_path / 'lopsided.csv', index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)                   # 'Scoring failed', 'One or more of the test scores are non-finite'
+        model, _ = train_model([tmp_path / 'lopsided.csv'], tmp_path / 'm.gvm', family='logreg', features='formants', copies=0, test=0.25, n_jobs=1, progress=False)
+    [corpus] = load_model(tmp_path / 'm.gvm').info['training']['corpora'].values()
+    trained = corpus['train female speakers']
+    assert model.estimator.cv.n_splits == trained < 5                  # a fold for each woman trained on
 
 
 def test_train_usage_errors_exit_2(corpus_dir, tmp_path):
@@ -126,12 +142,25 @@ def test_demo_runs_offline_in_one_command(tmp_path):
     assert sorted(p.name for p in (tmp_path / 'mine').iterdir()) == ['model.gvm', 'notes.txt'] and (tmp_path / 'mine' / 'model.gvm').read_bytes() == b'mine'
 
 
-def test_only_a_cnn_has_a_numpy_version():
-    "`_lite` tells a model's family by its kind, not by its class's name."
+def test_lite_is_asked_of_a_cnn_only():
+    "`saved_form` tells a model's family by its name; `--lite` of another family is refused before any training."
     from gvoice.classical import make_logreg
-    from gvoice.train import _lite
-    with pytest.raises(ValueError, match='only the cnn family has a numpy version, not SklearnModel'):
-        _lite(make_logreg('formants'))
+    from gvoice.train import saved_form
+    with pytest.raises(ValueError, match="only the cnn family has a numpy version to ask for \\('logreg' has none\\)"):
+        saved_form(make_logreg('formants'), 'logreg', lite=True)
+    assert saved_form(model := make_logreg('formants'), 'logreg') is model
+
+
+def test_train_refuses_an_out_it_cannot_write_before_training(corpus_dir, tmp_path):
+    "A model file that could not be written was found out after the training (an hour, with --pretrained), in Python's words."
+    (tmp_path / 'folder').mkdir()
+    for out, words in ((tmp_path / 'folder', 'a folder; name the model file in it'), (tmp_path / 'm.txt', "a model file's name ends in .gvm"),
+                       ('/proc/m.gvm', 'cannot write in /proc')):
+        r = _gvoice('train', f'synth:{corpus_dir}', '--out', out, '--family', 'logreg', '--features', 'formants', '--jobs', '1')
+        assert r.returncode == 2 and words in r.stderr, r.stderr
+        assert '%|' not in r.stderr, r.stderr                          # no progress bar: nothing was computed
+    r = _gvoice('train', f'synth:{corpus_dir}', '--out', tmp_path / 'x.gvm', '--family', 'logreg', '--lite', '--jobs', '1')
+    assert r.returncode == 2 and "'logreg' has none" in r.stderr and '%|' not in r.stderr, r.stderr
 
 
 def _shared_tree(root:Path) -> Path:
