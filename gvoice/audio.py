@@ -334,7 +334,6 @@ def check_writable(path, # a file that long work writes at its end
     os.close(fd); tmp.unlink()
     return path
 
-
 # %% ../nbs/01_audio.ipynb #eaca2349
 SAVE_FORMATS = {'.wav': 'WAV', '.flac': 'FLAC', '.ogg': 'OGG', '.mp3': 'MP3'}  # the file extensions save_audio writes, and their soundfile formats
 

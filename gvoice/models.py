@@ -169,11 +169,10 @@ def _fit_speaker_folds(estimator, # a model's estimator: a search's speaker fold
     speakers = {g: len(set(groups[y == g])) for g in GENDERS}
     if min(speakers.values()) < 2:
         raise ValueError(f"{type(estimator).__name__} chooses hyper-parameters on folds of speakers and needs two speakers of each gender or more; "
-                         f"the training clips have {', '.join(f'{n} {g}' for g, n in speakers.items())} (fix the hyper-parameters, or add speakers)")
+                         f"the training clips have {speakers['female']} female and {speakers['male']} male speakers (fix the hyper-parameters, or add speakers)")
     if estimator.cv.n_splits > min(speakers.values()):
         cv = copy.copy(estimator.cv); cv.n_splits = min(speakers.values())
         estimator.set_params(cv=cv)
-
 
 # %% ../nbs/07_models.ipynb #59ffbb94
 def training_counts(y:np.ndarray, # 'female'/'male' per utterance
