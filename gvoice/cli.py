@@ -396,7 +396,7 @@ def _add_train(sub):
     t.add_argument('--copies', type=int, help=f'augmented copies of each training clip (default {_PRETRAINED_COPIES})')
     t.add_argument('--test', type=float, help="fraction of every corpus's speakers held out (default 0.2; not with --pretrained, which holds out whole corpora)")
     t.add_argument('--epochs', type=int, help='Keras families: train exactly this many epochs (default: early stopping)')
-    t.add_argument('--lite', action='store_true', help='cnn family: save the numpy version, which loads without TensorFlow')
+    t.add_argument('--lite', action='store_true', help='cnn family: save the numpy version, which loads without TensorFlow (an svm is always saved as its numpy version)')
     t.add_argument('--unbalanced', action='store_true', help="weigh every training clip the same (default: every corpus, and each gender within it, weighs the same, as in the shipped model's recipe)")
     t.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     t.add_argument('--exclude', action='append', default=[], metavar='CORPUS', help="leave this corpus out (repeat for more), e.g. --exclude SpeechAccentArchive")

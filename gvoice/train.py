@@ -404,14 +404,14 @@ def _loco_lines(m:dict) -> list[str]:
 def check_lite(family:str, # a name in FAMILIES
                lite:bool, # whether its numpy version is asked for
               ):
-    "A ValueError if `lite` is asked of a family with no numpy version to ask for."
-    if lite and family != 'cnn': raise ValueError(f"lite: only the cnn family has a numpy version to ask for ({family!r} " + ('is saved as one anyway)' if family == 'svm' else 'has none)'))
+    "A ValueError if `lite` is asked of a family with no numpy version."
+    if lite and family not in ('cnn', 'svm'): raise ValueError(f"lite: only the cnn and svm families have a numpy version ({family!r} has none)")
 
 def saved_form(model:VoiceModel, # a model of `family`, trained
                family:str, # its family
                lite:bool=False, # a cnn: its numpy version (`gvoice.lite.LitePatchCNN`), which loads without TensorFlow
               ) -> VoiceModel:
-    "The model as gvoice saves it: an SVM always as `LiteSVM` (the same probabilities; loading needs neither scikit-learn nor skops), a cnn as `LitePatchCNN` when `lite`."
+    "The model as gvoice saves it: an SVM as `LiteSVM`, `lite` or not (the same probabilities; loading needs neither scikit-learn nor skops), a cnn as `LitePatchCNN` when `lite`."
     from gvoice.lite import LitePatchCNN
     check_lite(family, lite)
     if family == 'svm': return LiteSVM.from_sklearn(model)
