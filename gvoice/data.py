@@ -43,7 +43,7 @@ def validate_manifest(df:pd.DataFrame, # a manifest, e.g. from one of the loader
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing: raise ValueError(f"manifest lacks column(s) {missing}; it has {list(df.columns)}")
     speaker, dataset = _text(df.speaker), _text(df.dataset)
-    prefix, _, raw_id = (speaker.str.partition(':')[i] for i in range(3))
+    prefix, raw_id = speaker.map(lambda s: s.partition(':')[0]), speaker.map(lambda s: s.partition(':')[2])  # str.partition has no columns to take when there are no rows
     checks = {  # problem: (rows that have it, the column to quote)
         'path is not an absolute path': (~_text(df.path).map(os.path.isabs), 'path'),
         f'gender is not one of {GENDERS}': (~df.gender.isin(GENDERS), 'gender'),

@@ -65,6 +65,7 @@ def load_corpora(specs:list, # corpus specs (see `parse_corpus`)
     for spec in specs:
         name, path = parse_corpus(spec)
         df = load_manifest(path, manifest_name(path)) if name == 'manifest' else load_dataset(name, path)
+        if df.empty: raise ValueError(f"{spec}: no clip can be used" + ''.join(f"; {n} {why}" for why, n in df.attrs.get('dropped', {}).items()))
         frames.append(df.assign(corpus=corpus_names(df)))
     out = pd.concat(frames, ignore_index=True)
     if out.path.duplicated().any(): raise ValueError(f"{out.path.duplicated().sum()} files are named by more than one corpus spec, e.g. {out.path[out.path.duplicated()].iloc[0]}")

@@ -118,6 +118,16 @@ def test_a_corpus_with_few_speakers_of_one_gender_trains_without_failing_folds(c
     assert model.estimator.cv.n_splits == trained < 5                  # a fold for each woman trained on
 
 
+def test_a_corpus_without_a_usable_clip_is_named(tmp_path):
+    "A manifest whose every file was unreadable stopped with a KeyError from pandas (then, mended, with 'no training speakers of one gender are left')."
+    rows = [dict(path=f'{g}{i}.wav', speaker=f'{g}{i}', gender=gender) for g, gender in (('f', 'female'), ('m', 'male')) for i in range(3)]
+    for r in rows: (tmp_path / r['path']).write_text('not audio')
+    pd.DataFrame(rows).to_csv(tmp_path / 'manifest.csv', index=False)
+    for command in (['train', tmp_path / 'manifest.csv', '--out', tmp_path / 'm.gvm'], ['evaluate', 'pretrained', tmp_path / 'manifest.csv']):
+        r = _gvoice(*command, '--quiet')
+        assert r.returncode == 2 and f"{tmp_path / 'manifest.csv'}: no clip can be used; 6 unreadable audio" in r.stderr and 'Traceback' not in r.stderr, r.stderr
+
+
 def test_train_usage_errors_exit_2(corpus_dir, tmp_path):
     for args in (['train', '--out', tmp_path / 'x.gvm'], ['train', f'timit:{corpus_dir}', '--out', tmp_path / 'x.gvm'],
                  ['train', f'synth:{corpus_dir}'], ['train', f'synth:{corpus_dir}', '--out', tmp_path / 'x.gvm', '--family', 'resnet'],
