@@ -90,7 +90,9 @@ def heldout_split(manifest:pd.DataFrame, # clips with speaker, gender and corpus
         held.update(chosen or [rng.choice(np.array(genders.index))])
     split = pd.Series(np.where(manifest.speaker.isin(held), 'test', 'train'), index=manifest.index, name='split')
     assert_speaker_disjoint(manifest, split)
-    if manifest.gender[split == 'train'].nunique() < 2: raise ValueError("no training speakers of one gender are left: add speakers or lower `test`")
+    absent, untrained = ([g for g in GENDERS if g not in set(clips.gender)] for clips in (manifest, manifest[split == 'train']))
+    if absent: raise ValueError(f"the corpora have no {absent[0]} speakers: a model of gender needs both")
+    if untrained: raise ValueError(f"no {untrained[0]} speakers are left to train on: add speakers or lower `test`")
     return split
 
 # %% ../nbs/16_train.ipynb #f593083d
