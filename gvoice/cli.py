@@ -331,6 +331,17 @@ def _one_of(module:str, # the module that defines the names
     check.__name__ = name.lower()  # argparse names the option's type in its messages
     return check
 
+def _at_least(least:int, # the smallest number accepted
+             ):
+    "An argparse type accepting whole numbers from `least` up."
+    def check(text:str) -> int:
+        try: n = int(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if n < least: raise argparse.ArgumentTypeError(f"{n}: must be {least} or more")
+        return n
+    check.__name__ = f'number from {least}'  # argparse names the option's type in its messages
+    return check
+
 # %% ../nbs/90_cli.ipynb #cf911b82
 def _answer_options(model:bool=True, # also --model (predict, record); evaluate names its model as an argument instead
                    ) -> argparse.ArgumentParser:
@@ -344,7 +355,7 @@ def _answer_options(model:bool=True, # also --model (predict, record); evaluate 
 def _corpus_work_options() -> argparse.ArgumentParser:
     "A parent parser of the options of the sub-commands that compute features of corpora (train, evaluate): --jobs, --quiet."
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument('--jobs', type=int, default=2, help='parallel processes for features (default 2)')
+    p.add_argument('--jobs', type=_at_least(1), default=2, help='parallel processes for features (default 2)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
@@ -393,9 +404,9 @@ def _add_train(sub):
     t.add_argument('--shared', help='with --pretrained: the shared data folder (default: $GVOICE_SHARED_DATA, else the nearest shared/data in or above the current folder); --copies, --exclude, --terms change its recipe')
     t.add_argument('--family', type=_one_of('gvoice.train', 'FAMILIES'), help=f"model family: {_FAMILIES} (default: the shipped model's, {_PRETRAINED_FAMILY} on {_PRETRAINED_FEATURES})")
     t.add_argument('--features', help=f"another feature recipe than the family's own (a name in gvoice.features.RECIPES; {_PRETRAINED_FAMILY}'s default is the shipped model's, {_PRETRAINED_FEATURES})")
-    t.add_argument('--copies', type=int, help=f'augmented copies of each training clip (default {_PRETRAINED_COPIES})')
+    t.add_argument('--copies', type=_at_least(0), help=f'augmented copies of each training clip (default {_PRETRAINED_COPIES})')
     t.add_argument('--test', type=float, help="fraction of every corpus's speakers held out (default 0.2; not with --pretrained, which holds out whole corpora)")
-    t.add_argument('--epochs', type=int, help='Keras families: train exactly this many epochs (default: early stopping)')
+    t.add_argument('--epochs', type=_at_least(1), help='Keras families: train exactly this many epochs (default: early stopping)')
     t.add_argument('--lite', action='store_true', help='cnn family: save the numpy version, which loads without TensorFlow (an svm is always saved as its numpy version)')
     t.add_argument('--unbalanced', action='store_true', help="weigh every training clip the same (default: every corpus, and each gender within it, weighs the same, as in the shipped model's recipe)")
     t.add_argument('--seed', type=int, default=0, help='random seed (default 0)')

@@ -25,10 +25,10 @@ from .lite import LiteSVM
 from .models import Recalibrated, VoiceModel, take_rows
 
 # %% auto #0
-__all__ = ['CONDITIONS', 'FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY', 'PRETRAINED_FEATURES',
-           'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'PRETRAINED_COPIES', 'FEATURE_BUDGET_MS', 'parse_corpus',
-           'corpus_names', 'manifest_name', 'load_corpora', 'heldout_split', 'Crop', 'model_inputs', 'copy_changes',
-           'training_inputs', 'make_family', 'with_rows', 'fit_family', 'heldout_scores', 'loco_scores',
+__all__ = ['CONDITIONS', 'FAMILIES', 'KERAS_FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY',
+           'PRETRAINED_FEATURES', 'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'PRETRAINED_COPIES', 'FEATURE_BUDGET_MS',
+           'parse_corpus', 'corpus_names', 'manifest_name', 'load_corpora', 'heldout_split', 'Crop', 'model_inputs',
+           'copy_changes', 'training_inputs', 'make_family', 'with_rows', 'fit_family', 'heldout_scores', 'loco_scores',
            'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'licensed', 'load_mel128_rows', 'provenance',
            'heldout_metrics', 'provenance_markdown', 'check_lite', 'saved_form', 'weights_note', 'training_recipe',
            'save_with_provenance', 'family_features', 'train_model', 'loco_pool', 'train_pretrained',
@@ -135,6 +135,7 @@ def copy_changes(copies:int|tuple=2, # how many copies `augment` makes, or the c
                  draw:int=0, # which random draw: a change that makes n copies makes its copies d·n … d·n + n − 1
                 ) -> list[tuple[object, int]]:
     "(change, copy) of each augmented copy of a clip: the change and which of its random copies (`model_inputs`'s `copy`)."
+    if isinstance(copies, int) and copies < 0: raise ValueError(f"copies={copies}: the number of augmented copies must be 0 or more")
     changes = (augment,) * copies if isinstance(copies, int) else tuple(copies)
     return [(c, draw * changes.count(c) + changes[:i].count(c)) for i, c in enumerate(changes)]
 
@@ -157,6 +158,7 @@ def training_inputs(features:str, # a feature recipe's name (`model.features`)
 def _keras_train(epochs:int|None, seed:int, batch_size:int):
     "TrainConfig for the Keras families (imported here: TensorFlow takes seconds to import)."
     from gvoice.nets import TrainConfig
+    if epochs is not None and not (isinstance(epochs, (int, np.integer)) and epochs >= 1): raise ValueError(f"epochs={epochs!r}: must be a whole number, 1 or more")
     if epochs is None: return TrainConfig(epochs=50, batch_size=batch_size, patience=8, min_epochs=15, seed=seed, progress=False)
     return TrainConfig(epochs=epochs, batch_size=min(batch_size, 32), patience=epochs, seed=seed, progress=False)
 
@@ -178,6 +180,7 @@ def _classical(name, default_features='all', **options):
 
 FAMILIES = {'floor': _classical('f0_floor'), 'logreg': _classical('logreg'), 'svm': _classical('svm'),
             'dense': _dense('s2_voice'), 'dense_cv': _dense('s2_mel128'), 'cnn': _cnn, 'encoder': _classical('logreg', 'ge2e', C=0.001)}
+KERAS_FAMILIES = ('dense', 'dense_cv', 'cnn')  # the families trained in epochs
 
 def make_family(name:str, # a name in FAMILIES
                 epochs:int|None=None, # Keras families: train this many epochs (None: up to 50, with early stopping)
@@ -186,6 +189,7 @@ def make_family(name:str, # a name in FAMILIES
                ) -> VoiceModel:
     "A fresh, unfitted model of the family `name`."
     if name not in FAMILIES: raise ValueError(f"unknown model family {name!r}; choose one of {', '.join(FAMILIES)}")
+    if epochs is not None and name not in KERAS_FAMILIES: raise ValueError(f"epochs={epochs!r}: {name} is not trained in epochs (only {', '.join(KERAS_FAMILIES)} are)")
     return FAMILIES[name](features, epochs, seed)
 
 # %% ../nbs/16_train.ipynb #6d32e1ad

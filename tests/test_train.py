@@ -133,7 +133,10 @@ def test_a_corpus_without_a_usable_clip_is_named(tmp_path):
 def test_train_usage_errors_exit_2(corpus_dir, tmp_path):
     for args in (['train', '--out', tmp_path / 'x.gvm'], ['train', f'timit:{corpus_dir}', '--out', tmp_path / 'x.gvm'],
                  ['train', f'synth:{corpus_dir}'], ['train', f'synth:{corpus_dir}', '--out', tmp_path / 'x.gvm', '--family', 'resnet'],
-                 ['evaluate', tmp_path / 'missing.gvm', f'synth:{corpus_dir}']):
+                 ['evaluate', tmp_path / 'missing.gvm', f'synth:{corpus_dir}'],
+                 ['train', f'synth:{corpus_dir}', '--out', tmp_path / 'x.gvm', '--copies', '-1'],                   # trained without copies, recorded -1
+                 ['train', f'synth:{corpus_dir}', '--out', tmp_path / 'x.gvm', '--family', 'logreg', '--epochs', '3'], # an option that changed nothing
+                 ['evaluate', 'pretrained', f'synth:{corpus_dir}', '--jobs', '0']):                                 # joblib's 'n_jobs == 0 in Parallel has no meaning'
         r = _gvoice(*args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert r.stderr.strip(), args
