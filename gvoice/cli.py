@@ -428,7 +428,7 @@ def _add_demo(sub):
     "The `demo` sub-command and its options."
     d = sub.add_parser('demo', help='corpus, training, evaluation and predictions in one go, offline', description=_demo.__doc__)
     d.add_argument('root', nargs='?', help="folder to work in: new, empty, or an earlier demo's (default: a new temporary folder)")
-    d.add_argument('--speakers', type=int, default=24, help='synthetic voices (default 24)')
+    d.add_argument('--speakers', type=_at_least(6), default=24, help='synthetic voices, 6 or more: a quarter of each gender is held out and two of each are needed to train (default 24)')
     d.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     d.set_defaults(run=_demo)
 

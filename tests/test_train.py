@@ -155,6 +155,9 @@ def test_demo_runs_offline_in_one_command(tmp_path):
     (tmp_path / 'mine').mkdir(); (tmp_path / 'mine' / 'model.gvm').write_bytes(b'mine'); (tmp_path / 'mine' / 'notes.txt').write_text('mine')
     assert main(['demo', str(tmp_path / 'mine')]) == 2                                 # a folder of someone's files is refused, untouched
     assert sorted(p.name for p in (tmp_path / 'mine').iterdir()) == ['model.gvm', 'notes.txt'] and (tmp_path / 'mine' / 'model.gvm').read_bytes() == b'mine'
+    few = _gvoice('demo', tmp_path / 'few', '--speakers', '5')                       # 3 to 5 voices failed in the training, in its words ('lower `test`')
+    assert few.returncode == 2 and '--speakers: 5: must be 6 or more' in few.stderr and not (tmp_path / 'few').exists(), few.stderr
+    assert _gvoice('demo', tmp_path / 'six', '--speakers', '6').returncode == 0         # the least it promises to run on
 
 
 def test_lite_is_asked_of_a_cnn_or_an_svm_only():
