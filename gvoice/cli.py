@@ -239,7 +239,8 @@ def _train(args) -> int:
     from gvoice.predict import GenderPredictor
     saved = load_model(args.out)   # read back once: its threshold is the one it will answer with, its card what it records
     tested, threshold = 'tested by leave-one-corpus-out' if args.pretrained else 'held-out', GenderPredictor(saved).threshold
-    print(f"{tested} speakers ({scores.speaker.nunique()}), P(female) of {args.family}:\n{_report(scores, threshold)}\n\nsaved {args.out}")
+    per_gender = ', '.join(f"{scores.speaker[scores.gender == g].nunique()} {g}" for g in ('female', 'male'))  # a small corpus may have none of one held out
+    print(f"{tested} speakers ({per_gender}), P(female) of {args.family}:\n{_report(scores, threshold)}\n\nsaved {args.out}")
     if args.pretrained:
         from gvoice.train import provenance_markdown
         print(f"\nthe model card for data/README.md:\n\n{provenance_markdown(saved.info)}")
