@@ -220,7 +220,7 @@ def _report(scores:pd.DataFrame, # from gvoice.train.heldout_scores
 # %% ../nbs/90_cli.ipynb #184294b0
 def _train(args) -> int:
     "Train a model on corpora (or repeat the shipped model's recipe), report on speakers it never heard, and save it."
-    from gvoice.data import shared_data_dir
+    from gvoice.data import GENDERS, shared_data_dir
     from gvoice.train import PRETRAINED_FAMILY, family_features, train_model, train_pretrained
     args.family = args.family or PRETRAINED_FAMILY
     features = family_features(args.family, args.features)  # the shipped family on the shipped features, unless asked otherwise
@@ -239,7 +239,7 @@ def _train(args) -> int:
     from gvoice.predict import GenderPredictor
     saved = load_model(args.out)   # read back once: its threshold is the one it will answer with, its card what it records
     tested, threshold = 'tested by leave-one-corpus-out' if args.pretrained else 'held-out', GenderPredictor(saved).threshold
-    per_gender = ', '.join(f"{scores.speaker[scores.gender == g].nunique()} {g}" for g in ('female', 'male'))  # a small corpus may have none of one held out
+    per_gender = ', '.join(f"{scores.speaker[scores.gender == g].nunique()} {g}" for g in GENDERS)  # a small corpus may have none of one held out
     print(f"{tested} speakers ({per_gender}), P(female) of {args.family}:\n{_report(scores, threshold)}\n\nsaved {args.out}")
     if args.pretrained:
         from gvoice.train import provenance_markdown
