@@ -61,20 +61,26 @@ def where_fitted_table(scores:pd.DataFrame) -> pd.DataFrame:
     return pd.concat(tables).rename_axis([None, None])
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def shipped_scores_from(p:argparse.ArgumentParser, argv=None) -> tuple:
+    "Add --jobs and --scores to `p`, parse `argv`, and return the arguments and the shipped recipe's leave-one-corpus-out predictions (None, having said why, where ../shared/data is not here)."
     p.add_argument('--jobs', type=int, default=2, help='worker processes for features')
-    p.add_argument('--draws', type=int, default=2000, help='label draws per corpus for the chance level')
     p.add_argument('--scores', type=Path, help='a CSV of the leave-one-corpus-out predictions: read if it exists, else written')
     a = p.parse_args(argv)
     shared = shared_data_dir()
     if shared is None or not all((shared / f).is_dir() for f in SHARED_CORPORA):
         print("../shared/data (librispeech-subset, extra-speakers, more-speakers) is not here: nothing to measure")
-        return 0
-    if a.scores is not None and a.scores.exists(): scores = pd.read_csv(a.scores)
-    else:
-        scores = shipped_loco_scores(shared, a.jobs)
-        if a.scores is not None: scores.to_csv(a.scores, index=False)
+        return a, None
+    if a.scores is not None and a.scores.exists(): return a, pd.read_csv(a.scores)
+    scores = shipped_loco_scores(shared, a.jobs)
+    if a.scores is not None: scores.to_csv(a.scores, index=False)
+    return a, scores
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--draws', type=int, default=2000, help='label draws per corpus for the chance level')
+    a, scores = shipped_scores_from(p, argv)
+    if scores is None: return 0
     platt, calibrated = choose_calibration(scores)
     print(f"calibration: {'a temperature, a = %.3f' % platt.a_ if platt is not None else 'none (the temperature did not lower the log loss)'}\n")
     table = ece_table(calibrated, a.draws)

@@ -30,7 +30,7 @@ GENDERS = ('female', 'male')
 MANIFEST_COLUMNS = ('path', 'speaker', 'gender', 'dataset', 'duration')
 
 class ManifestWarning(UserWarning):
-    "Rows were dropped while building a manifest, or its speakers are unknown."
+    "Rows were dropped while building a manifest (its `.attrs['dropped']` counts them by reason), or its speakers are unknown."
 
 def _text(s:pd.Series) -> pd.Series:
     "`s` as stripped strings, with missing values as ''."
@@ -95,7 +95,7 @@ def _warn_dropped(what:str, dropped:Counter, kept:int, stacklevel:int=4, example
     examples = examples or {}
     named = lambda reason, n: f" ({'e.g. ' if n > 1 else ''}{examples[reason]})" if reason in examples else ''
     reasons = '; '.join(f'{n} {reason}{named(reason, n)}' for reason, n in dropped.most_common())
-    warnings.warn(f"{what}: kept {kept} rows, dropped {sum(dropped.values())}: {reasons} (see .attrs['dropped'])",
+    warnings.warn(f"{what}: kept {kept} rows, dropped {sum(dropped.values())}: {reasons}",
                   ManifestWarning, stacklevel=stacklevel)
 
 # %% ../nbs/03_data.ipynb #e978403a

@@ -54,9 +54,10 @@ def _number(name:str, value, low:float, high:float=float('inf'), low_open:bool=F
 
 def _check_audio(y, # what the caller passed as samples
                  sr, # and as their rate
-                ) -> np.ndarray:
-    "`y` as float32 mono samples scaled down to a peak of 1 if they pass ±1 (as `load_audio` does), or a ValueError that says what is wrong with `y` or `sr`."
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
+                ) -> tuple[np.ndarray, int]:
+    "`y` as float32 mono samples scaled down to a peak of 1 if they pass ±1 (as `load_audio` does), and `sr` as an int; or a ValueError that says what is wrong with `y` or `sr`."
+    whole = isinstance(sr, (int, np.integer)) or (isinstance(sr, (float, np.floating)) and float(sr).is_integer())  # 16000.0 is whole; nan and inf are not
+    if isinstance(sr, bool) or not whole or sr <= 0:
         raise ValueError(f"sr={sr!r}: the sample rate must be a positive whole number of Hz, such as 16000")
     if isinstance(y, (str, bytes, Path)): raise ValueError(f"y is a {type(y).__name__}, not samples: predict_file reads a file (a path, its bytes or a file object)")
     y = np.asarray(y)
@@ -64,7 +65,7 @@ def _check_audio(y, # what the caller passed as samples
     if y.dtype.kind != 'f': raise ValueError(f"y has dtype {y.dtype}: expected float samples in [-1, 1] (integer PCM: divide by its full scale, e.g. y / 32768 for int16)")
     y = y.astype(np.float32)
     if not np.isfinite(y).all(): raise ValueError(f"y holds {int(np.sum(~np.isfinite(y)))} NaN or Inf samples (as float32)")
-    return limit_peak(y)
+    return limit_peak(y), int(sr)
 
 # %% ../nbs/14_predict.ipynb #886fe7da
 MAX_PAUSE = 2.0  # s: a longer stretch without speech is cut to this length before the model hears it (to half of it at either end)
@@ -201,7 +202,7 @@ class GenderPredictor(_Predictor):
                 sr:int, # their sample rate, Hz
                ) -> Prediction:
         "Female, male or uncertain for samples in memory."
-        y = _check_audio(y, sr)
+        y, sr = _check_audio(y, sr)
         step = max(1, int(self.window_seconds * sr))
         return self._judge((declip(y[i:i + step]) for i in range(0, max(len(y), 1), step)), sr, '')
 
