@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .audio import check_writable
 from .augment import Augment
-from .data import GENDERS, LOADERS, assert_speaker_disjoint, load_dataset, load_librispeech, load_manifest
+from .data import GENDERS, LOADERS, ManifestWarning, assert_speaker_disjoint, load_dataset, load_librispeech, load_manifest
 from .features import code_digest, extract
 from .evaluate import balanced_weights, choose_calibration, choose_threshold, loco_folds, loco_metrics, summarize
 from .lite import LiteSVM
@@ -27,12 +27,12 @@ from .models import Recalibrated, VoiceModel, take_rows
 # %% auto #0
 __all__ = ['CONDITIONS', 'FAMILIES', 'KERAS_FAMILIES', 'LICENCES', 'SHARED_CORPORA', 'TERMS', 'PRETRAINED_FAMILY',
            'PRETRAINED_FEATURES', 'PRETRAINED_BALANCE', 'PRETRAINED_TERMS', 'PRETRAINED_COPIES', 'FEATURE_BUDGET_MS',
-           'parse_corpus', 'corpus_names', 'manifest_name', 'load_corpora', 'heldout_split', 'Crop', 'model_inputs',
-           'copy_changes', 'training_inputs', 'make_family', 'with_rows', 'fit_family', 'heldout_scores', 'loco_scores',
-           'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'licensed', 'load_mel128_rows', 'provenance',
-           'heldout_metrics', 'provenance_markdown', 'check_lite', 'saved_form', 'weights_note', 'training_recipe',
-           'save_with_provenance', 'family_features', 'train_model', 'loco_pool', 'train_pretrained',
-           'evaluate_corpora']
+           'LIBRISPEECH_READER', 'parse_corpus', 'corpus_names', 'manifest_name', 'load_corpora', 'heldout_split',
+           'Crop', 'model_inputs', 'copy_changes', 'training_inputs', 'make_family', 'with_rows', 'fit_family',
+           'heldout_scores', 'loco_scores', 'shared_corpus_specs', 'licence_terms', 'corpus_terms', 'licensed',
+           'load_mel128_rows', 'provenance', 'heldout_metrics', 'provenance_markdown', 'check_lite', 'saved_form',
+           'weights_note', 'training_recipe', 'save_with_provenance', 'family_features', 'train_model', 'loco_pool',
+           'train_pretrained', 'heard_speakers', 'evaluate_corpora']
 
 # %% ../nbs/16_train.ipynb #977d1fc8
 def parse_corpus(spec:str, # 'NAME:PATH' with NAME in gvoice.data.LOADERS, or the path of a manifest CSV (or of a folder holding manifest.csv)
@@ -60,7 +60,7 @@ def manifest_name(path:Path, # a manifest CSV, or a folder holding manifest.csv
 def load_corpora(specs:list, # corpus specs (see `parse_corpus`)
                  exclude:tuple=(), # names of corpora (the `corpus` column) to leave out, e.g. ('SpeechAccentArchive',)
                 ) -> pd.DataFrame:
-    "One manifest of all the corpora named, with a `corpus` column, less those in `exclude`."
+    "One manifest of all the corpora named, with a `corpus` column, less those in `exclude`; `.attrs['pseudo_speakers']` lists the corpora whose speakers are unknown (one pseudo-speaker per file)."
     frames = []
     for spec in specs:
         name, path = parse_corpus(spec)
@@ -68,6 +68,7 @@ def load_corpora(specs:list, # corpus specs (see `parse_corpus`)
         if df.empty: raise ValueError(f"{spec}: no clip can be used" + ''.join(f"; {n} {why}" for why, n in df.attrs.get('dropped', {}).items()))
         frames.append(df.assign(corpus=corpus_names(df)))
     out = pd.concat(frames, ignore_index=True)
+    out.attrs['pseudo_speakers'] = sorted({c for df in frames if df.attrs.get('pseudo_speakers') for c in df.corpus.unique()})  # concat keeps no attrs of frames that differ
     if out.path.duplicated().any(): raise ValueError(f"{out.path.duplicated().sum()} files are named by more than one corpus spec, e.g. {out.path[out.path.duplicated()].iloc[0]}")
     unknown = sorted(set(exclude) - set(out.corpus))
     if unknown: raise ValueError(f"cannot exclude {unknown}: no such corpus; the corpora are {sorted(out.corpus.unique())}")
@@ -547,15 +548,29 @@ def train_pretrained(shared:Path, # the shared data folder: librispeech-subset, 
     return model, scores
 
 # %% ../nbs/16_train.ipynb #5b8ba072
+LIBRISPEECH_READER = re.compile(r'^(?:librispeech:|[^:]+:libri-)(\d+)$')  # 'librispeech:1320', and 'extra-speakers:libri-1320' as the shared extra speakers name LibriSpeech's and LibriTTS's readers
+
+def heard_speakers(speakers:pd.Series, # the speaker of each clip, as the loaders name them ('librispeech:1320')
+                   training_speakers, # the speakers a model trained on, as its file lists them
+                  ) -> pd.Series:
+    "Whether each clip's speaker is one the model trained on: the same id, or the same LibriSpeech reader under another corpus's name (LibriTTS and the shared extra speakers keep LibriSpeech's reader numbers)."
+    reader = lambda ids: pd.Series(ids, dtype=object).str.extract(LIBRISPEECH_READER, expand=False)
+    trained = pd.Series(sorted(training_speakers), dtype=object)
+    return pd.Series(speakers.isin(trained).to_numpy() | reader(speakers).isin(set(reader(trained).dropna())).to_numpy(), index=speakers.index)
+
 def evaluate_corpora(model:VoiceModel, # a fitted (or loaded) model
                      specs:list, # corpus specs (see `parse_corpus`)
                      conditions:dict=CONDITIONS, # name -> change applied to the audio
                      n_jobs:int=1, # worker processes for features
                      progress:bool=True, # progress bars
                     ) -> tuple[pd.DataFrame, int]:
-    "Scores of `model` (as `heldout_scores`) on the clips of the corpora whose speakers it did not train on, and the number of speakers left out."
-    speech = load_corpora(specs)
-    heard = set(model.info.get('training', {}).get('training_speakers', []))
-    new = speech[~speech.speaker.isin(heard)].reset_index(drop=True)
+    "Scores of `model` (as `heldout_scores`) on the clips of the corpora whose speakers it did not train on (`heard_speakers`), and the number of speakers left out."
+    speech, training = load_corpora(specs), model.info.get('training', {})
+    heard = heard_speakers(speech.speaker, training.get('training_speakers', []))
+    new = speech[~heard].reset_index(drop=True)
     if new.empty: raise ValueError(f"all {speech.speaker.nunique()} speakers of {', '.join(map(str, specs))} were in the model's training data")
-    return heldout_scores(model, new, conditions, n_jobs, progress), speech.speaker[speech.speaker.isin(heard)].nunique()
+    if speech.attrs['pseudo_speakers'] and training.get('training_speakers'):
+        learnt = sorted(k for k, c in training.get('corpora', {}).items() if c.get('train female speakers', 0) + c.get('train male speakers', 0))
+        warnings.warn(f"{', '.join(speech.attrs['pseudo_speakers'])}: its speakers are unknown, so the model's training speakers cannot be left out: "
+                      f"any recordings of theirs (it learnt from {', '.join(learnt)}) are judged as new voices", ManifestWarning, stacklevel=2)
+    return heldout_scores(model, new, conditions, n_jobs, progress), speech.speaker[heard].nunique()

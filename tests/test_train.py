@@ -1,5 +1,5 @@
 "gvoice.train (notebook 15) and `gvoice train`, `gvoice evaluate`, `gvoice demo` (notebook 90): held-out speakers of every corpus, provenance, exit codes."
-import json, shutil, subprocess
+import json, re, shutil, subprocess
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from gvoice.data import ManifestWarning
 from gvoice.models import load_model
+from gvoice.predict import PRETRAINED
 from gvoice.synth import make_corpus
 from gvoice.train import CONDITIONS, evaluate_corpora, heldout_split, load_corpora, model_inputs, parse_corpus, train_model
 
@@ -214,3 +216,17 @@ def test_pretrained_recipe_runs_on_a_shared_tree(tmp_path, monkeypatch):
     for args, message in ((['--test', '0.3'], '--pretrained takes no --test'), (['--terms', 'share-alike'], "no corpus has licence terms among ('share-alike',)")):
         bad = _gvoice('train', '--pretrained', '--shared', shared, '--out', tmp_path / 'x.gvm', *args)
         assert bad.returncode == 2 and message in bad.stderr and not (tmp_path / 'x.gvm').exists(), bad.stderr
+
+
+def test_evaluate_recognises_librispeech_readers_under_any_name_and_says_when_it_cannot(tmp_path):
+    "A model that learnt LibriSpeech reader 1001 as the shared extra speakers name it ('extra-speakers:libri-1001') is not judged on `librispeech:` reader 1001; a corpus of unknown speakers is warned about."
+    make_corpus(tmp_path / 'ls', n_speakers=4, utterances_per_speaker=1, seed=1, layout='librispeech', progress=False)   # readers 1001-1004
+    model = load_model(PRETRAINED)
+    model.info['training']['training_speakers'] = ['extra-speakers:libri-1001', 'librispeech:1003']
+    scores, left_out = evaluate_corpora(model, [f'librispeech:{tmp_path / "ls"}'], {'as recorded': None}, progress=False)
+    assert left_out == 2 and set(scores.speaker) == {'librispeech:1002', 'librispeech:1004'}
+    make_corpus(tmp_path / 'fo', n_speakers=4, utterances_per_speaker=1, seed=1, layout='folders', progress=False)
+    with pytest.warns(ManifestWarning) as caught:   # the loader's own warning about splits too
+        scores, left_out = evaluate_corpora(model, [f'folders:{tmp_path / "fo"}'], {'as recorded': None}, progress=False)
+    assert any(re.match(r"folders: its speakers are unknown, so the model's training speakers cannot be left out: .*it learnt from .*LibriSpeech", str(w.message)) for w in caught)
+    assert left_out == 0 and len(scores) == 4
