@@ -181,7 +181,7 @@ class _Predictor:
 
     @classmethod
     def pretrained(cls, **kwargs) -> GenderPredictor:
-        "A predictor around the model shipped with gvoice (see data/README.md for its data, recipe and held-out accuracy)."
+        "A predictor around the model shipped with gvoice (see data/README.md for its data, recipe and accuracy on corpora it never heard)."
         if not PRETRAINED.exists():
             raise FileNotFoundError(f"the pretrained model is missing from this installation ({PRETRAINED}); reinstall gvoice")
         return cls.load(PRETRAINED, **kwargs)

@@ -554,9 +554,8 @@ def heard_speakers(speakers:pd.Series, # the speaker of each clip, as the loader
                    training_speakers, # the speakers a model trained on, as its file lists them
                   ) -> pd.Series:
     "Whether each clip's speaker is one the model trained on: the same id, or the same LibriSpeech reader under another corpus's name (LibriTTS and the shared extra speakers keep LibriSpeech's reader numbers)."
-    reader = lambda ids: pd.Series(ids, dtype=object).str.extract(LIBRISPEECH_READER, expand=False)
-    trained = pd.Series(sorted(training_speakers), dtype=object)
-    return pd.Series(speakers.isin(trained).to_numpy() | reader(speakers).isin(set(reader(trained).dropna())).to_numpy(), index=speakers.index)
+    reader = lambda ids: pd.Series(ids, dtype=object).str.extract(LIBRISPEECH_READER, expand=False)   # NaN where an id is not a reader's
+    return speakers.isin(training_speakers) | reader(speakers).isin(reader(list(training_speakers)).dropna())
 
 def evaluate_corpora(model:VoiceModel, # a fitted (or loaded) model
                      specs:list, # corpus specs (see `parse_corpus`)
@@ -571,6 +570,7 @@ def evaluate_corpora(model:VoiceModel, # a fitted (or loaded) model
     if new.empty: raise ValueError(f"all {speech.speaker.nunique()} speakers of {', '.join(map(str, specs))} were in the model's training data")
     if speech.attrs['pseudo_speakers'] and training.get('training_speakers'):
         learnt = sorted(k for k, c in training.get('corpora', {}).items() if c.get('train female speakers', 0) + c.get('train male speakers', 0))
+        source = f" (it learnt from {', '.join(learnt)})" if learnt else ''   # model files list their corpora; a model fitted by hand may not
         warnings.warn(f"{', '.join(speech.attrs['pseudo_speakers'])}: its speakers are unknown, so the model's training speakers cannot be left out: "
-                      f"any recordings of theirs (it learnt from {', '.join(learnt)}) are judged as new voices", ManifestWarning, stacklevel=2)
+                      f"any recordings of theirs{source} are judged as new voices", ManifestWarning, stacklevel=2)
     return heldout_scores(model, new, conditions, n_jobs, progress), speech.speaker[heard].nunique()

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope='module')
-def abstention(request):
+def abstention():
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(ROOT / 'bench'))   # it imports calibration_floor from beside it, as `python bench/abstention.py` does
         return runpy.run_path(str(ROOT / 'bench' / 'abstention.py'))

@@ -230,3 +230,7 @@ def test_evaluate_recognises_librispeech_readers_under_any_name_and_says_when_it
         scores, left_out = evaluate_corpora(model, [f'folders:{tmp_path / "fo"}'], {'as recorded': None}, progress=False)
     assert any(re.match(r"folders: its speakers are unknown, so the model's training speakers cannot be left out: .*it learnt from .*LibriSpeech", str(w.message)) for w in caught)
     assert left_out == 0 and len(scores) == 4
+    del model.info['training']['corpora']                   # a model that does not list its corpora: the warning names none, rather than "(it learnt from )"
+    with pytest.warns(ManifestWarning) as caught:
+        evaluate_corpora(model, [f'folders:{tmp_path / "fo"}'], {'as recorded': None}, progress=False)
+    assert any(str(w.message).endswith("cannot be left out: any recordings of theirs are judged as new voices") for w in caught)
